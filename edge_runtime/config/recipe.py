@@ -1,0 +1,154 @@
+"""Engine recipes (``engines/*.yaml``): how to turn one ONNX model into an engine."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from edge_runtime.config.base import ConfigModel
+
+
+class Precision(str, enum.Enum):
+    """Numeric precision of the built engine (``best`` lets the builder pick per layer)."""
+
+    FP32 = "fp32"
+    FP16 = "fp16"
+    INT8 = "int8"
+    BEST = "best"
+
+
+class Sparsity(str, enum.Enum):
+    """Weight sparsity pattern the builder may exploit."""
+
+    NONE = "none"
+    TWO_FOUR = "2:4"
+
+
+class CalibrationMethod(str, enum.Enum):
+    """How INT8 ranges are chosen from calibration activations."""
+
+    ENTROPY = "entropy"
+    PERCENTILE = "percentile"
+    MINMAX = "minmax"
+
+
+class TargetDevice(str, enum.Enum):
+    """Which accelerator runs the engine."""
+
+    GPU = "gpu"
+    DLA0 = "dla0"
+    DLA1 = "dla1"
+
+
+class BackendName(str, enum.Enum):
+    """Engine backends: ``auto`` is TensorRT where it is installed, else the simulated Jetson."""
+
+    AUTO = "auto"
+    MOCK = "mock"
+    ONNXRUNTIME = "onnxruntime"
+    TENSORRT = "tensorrt"
+
+
+class MockOutputs(str, enum.Enum):
+    """What the simulated Jetson returns: zeros of the right shape, or real onnxruntime outputs."""
+
+    SYNTHETIC = "synthetic"
+    ONNXRUNTIME = "onnxruntime"
+
+
+class CalibrationConfig(ConfigModel):
+    method: CalibrationMethod = CalibrationMethod.ENTROPY
+    """Range estimator for INT8 activations."""
+    data: str = "pipeline"
+    """Calibration data: an image directory, an .npy/.npz file, or ``pipeline`` (the pipeline's
+    own source and preprocess)."""
+    batches: int = Field(default=16, ge=1)
+    """How many batches to feed through the model."""
+    percentile: float = Field(default=99.99, gt=50.0, le=100.0)
+    """Percentile kept by the ``percentile`` method."""
+
+
+class TargetConfig(ConfigModel):
+    device: TargetDevice = TargetDevice.GPU
+    """Accelerator to build for."""
+    gpu_fallback: bool = True
+    """On a DLA, let layers the DLA cannot run fall back to the GPU."""
+
+
+class ShapeProfile(ConfigModel):
+    """One input's shape: fixed (``shape``) or a TensorRT optimisation profile (min/opt/max)."""
+
+    shape: list[int] | None = None
+    """Fixed shape, e.g. ``[1, 3, 120, 160]``."""
+    min: list[int] | None = None
+    """Smallest shape the engine accepts."""
+    opt: list[int] | None = None
+    """Shape the engine is tuned for (and the simulator costs)."""
+    max: list[int] | None = None
+    """Largest shape the engine accepts."""
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ShapeProfile:
+        profile = (self.min, self.opt, self.max)
+        if self.shape is None and any(p is None for p in profile):
+            raise ValueError("give either 'shape' or all of 'min', 'opt' and 'max'")
+        if self.shape is not None and any(p is not None for p in profile):
+            raise ValueError("give 'shape' or 'min'/'opt'/'max', not both")
+        if self.shape is None:
+            lo, mid, hi = profile
+            assert lo is not None and mid is not None and hi is not None
+            if not len(lo) == len(mid) == len(hi):
+                raise ValueError("'min', 'opt' and 'max' must have the same rank")
+            if any(not a <= b <= c for a, b, c in zip(lo, mid, hi, strict=True)):
+                raise ValueError("need min <= opt <= max in every dimension")
+        dims = self.shape if self.shape is not None else self.opt
+        if dims is not None and any(d < 1 for d in dims):
+            raise ValueError("every dimension must be a positive integer")
+        return self
+
+    @property
+    def optimal(self) -> list[int]:
+        """The shape the engine is built and costed for."""
+        shape = self.shape if self.shape is not None else self.opt
+        assert shape is not None
+        return shape
+
+
+class MockConfig(ConfigModel):
+    outputs: MockOutputs = MockOutputs.SYNTHETIC
+    """Outputs of the simulated engine: ``synthetic`` (zeros, right shapes) or ``onnxruntime``
+    (computed for real on the CPU; timing still follows the simulated device)."""
+
+
+class EngineRecipe(ConfigModel):
+    """An engine recipe: one ONNX model and how to build it."""
+
+    name: str | None = None
+    """Engine name; defaults to the recipe file's stem."""
+    onnx: Path
+    """ONNX model, relative to this file."""
+    precision: Precision = Precision.FP16
+    """Engine precision."""
+    sparsity: Sparsity = Sparsity.NONE
+    """Structured sparsity to exploit."""
+    calibration: CalibrationConfig | None = None
+    """INT8 calibration (used when precision is int8 or best)."""
+    target: TargetConfig = TargetConfig()
+    """Accelerator and fallback."""
+    inputs: dict[str, ShapeProfile] = Field(default_factory=dict)
+    """Shapes for inputs with dynamic dimensions, by input name."""
+    max_batch: int = Field(default=1, ge=1)
+    """Largest batch the engine serves."""
+    backend: BackendName = BackendName.AUTO
+    """Engine backend."""
+    mock: MockConfig = MockConfig()
+    """Options of the simulated Jetson backend."""
+
+    @field_validator("onnx")
+    @classmethod
+    def _relative_to_recipe(cls, value: Path, info: ValidationInfo) -> Path:
+        source = (info.context or {}).get("source")
+        if source is not None and not value.is_absolute():
+            return (source.path.parent / value).resolve()
+        return value

@@ -1,0 +1,49 @@
+"""Whose fault is it? The one distinction every error in edge-runtime makes.
+
+A :class:`UserError` is a mistake in something a user wrote (a YAML file, a flag, a path). The
+CLI prints it as one line, ``FILE:LINE: key.path: what is wrong (the fix)``, and exits with 2.
+Anything else that escapes is a bug in edge-runtime and keeps its traceback (h11 draws the same
+line between ``LocalProtocolError`` and ``RemoteProtocolError``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: Exit status for a user's mistake (as argparse uses for usage errors).
+EXIT_USER_ERROR = 2
+
+
+class UserError(Exception):
+    """A mistake in the user's input, reported in one line with where it is and how to fix it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | Path | None = None,
+        line: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = str(file) if file is not None else None
+        self.line = line
+        self.key = key
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file is not None:
+            where = self.file if self.line is None else f"{self.file}:{self.line}"
+            where += ": "
+        key = f"{self.key}: " if self.key else ""
+        return f"{where}{key}{self.message}"
+
+
+class MissingDependencyError(UserError):
+    """An optional extra is needed for what was asked (e.g. TensorRT on an x86 host)."""
+
+    def __init__(self, what: str, extra: str, detail: str = "") -> None:
+        hint = f"install it with: pip install 'edge-runtime[{extra}]'"
+        super().__init__(f"{what} is not available ({detail}); {hint}" if detail
+                         else f"{what} is not available; {hint}")

@@ -1,0 +1,1 @@
+"""Pipelines: sources, preprocess, postprocess, sinks and scoring; the stages of one frame."""

@@ -1,0 +1,183 @@
+"""Engine outputs to results: classification top-k, detection decode + NMS, segmentation argmax.
+
+Each decoder is built once per pipeline from its config and the engine's output specs and turns
+one batch-of-one output dict into a typed result that knows its JSON record form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from edge_runtime.config.pipeline import (
+    ClassificationPost,
+    DetectionPost,
+    PostprocessConfig,
+    SegmentationPost,
+)
+
+Outputs = Mapping[str, npt.NDArray[np.generic]]
+
+
+@dataclass(frozen=True)
+class Classification:
+    """Top-k classes, best first."""
+
+    class_ids: tuple[int, ...]
+    scores: tuple[float, ...]
+    labels: tuple[str, ...]
+
+    def to_record(self) -> dict[str, object]:
+        return {"labels": list(self.labels), "class_ids": list(self.class_ids),
+                "scores": [round(s, 5) for s in self.scores]}
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Boxes in normalised (x1, y1, x2, y2), with scores and classes, best first."""
+
+    boxes: npt.NDArray[np.float32]
+    scores: npt.NDArray[np.float32]
+    class_ids: npt.NDArray[np.int64]
+    labels: tuple[str, ...]
+
+    def to_record(self) -> dict[str, object]:
+        return {
+            "labels": list(self.labels),
+            "class_ids": self.class_ids.tolist(),
+            "scores": [round(float(s), 5) for s in self.scores],
+            "boxes": [[round(float(v), 5) for v in box] for box in self.boxes],
+        }
+
+
+@dataclass(frozen=True)
+class SegmentationMap:
+    """Per-pixel class ids and the share of pixels per class."""
+
+    mask: npt.NDArray[np.int64]
+    labels: tuple[str, ...]
+
+    def to_record(self) -> dict[str, object]:
+        counts = np.bincount(self.mask.ravel(), minlength=len(self.labels) or 1)
+        share = counts / max(int(self.mask.size), 1)
+        names = self.labels or tuple(str(i) for i in range(len(counts)))
+        return {"shape": list(self.mask.shape),
+                "class_share": {names[i]: round(float(s), 5) for i, s in enumerate(share)
+                                if s > 0 and i < len(names)}}
+
+
+Result = Classification | Detections | SegmentationMap
+Decoder = Callable[[Outputs], Result]
+
+
+def _label(labels: Sequence[str], index: int) -> str:
+    return labels[index] if 0 <= index < len(labels) else str(index)
+
+
+def _pick(outputs: Outputs, name: str | None) -> npt.NDArray[np.float32]:
+    tensor = outputs[name] if name is not None else next(iter(outputs.values()))
+    return np.asarray(tensor, dtype=np.float32)
+
+
+def softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def classify(config: ClassificationPost, labels: Sequence[str]) -> Decoder:
+    def decode(outputs: Outputs) -> Classification:
+        scores = _pick(outputs, config.output).reshape(-1)
+        if config.softmax:
+            scores = softmax(scores)
+        k = min(config.top_k, scores.size)
+        top = np.argsort(-scores, kind="stable")[:k]
+        return Classification(
+            tuple(int(i) for i in top),
+            tuple(float(scores[i]) for i in top),
+            tuple(_label(labels, int(i)) for i in top),
+        )
+
+    return decode
+
+
+def box_iou(box: npt.NDArray[np.float32], others: npt.NDArray[np.float32]) -> npt.NDArray[
+        np.float32]:
+    """IoU of one (x1, y1, x2, y2) box against N boxes."""
+    x1 = np.maximum(box[0], others[:, 0])
+    y1 = np.maximum(box[1], others[:, 1])
+    x2 = np.minimum(box[2], others[:, 2])
+    y2 = np.minimum(box[3], others[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
+    return (inter / np.maximum(area + areas - inter, 1e-12)).astype(np.float32)
+
+
+def nms(boxes: npt.NDArray[np.float32], scores: npt.NDArray[np.float32],
+        classes: npt.NDArray[np.int64], iou_threshold: float, limit: int) -> npt.NDArray[np.intp]:
+    """Greedy per-class non-maximum suppression; returns kept indices, best first."""
+    order = np.argsort(-scores, kind="stable")
+    keep: list[int] = []
+    suppressed = np.zeros(len(order), dtype=bool)
+    for rank, index in enumerate(order):
+        if suppressed[rank]:
+            continue
+        keep.append(int(index))
+        if len(keep) == limit:
+            break
+        rest = order[rank + 1:]
+        same = classes[rest] == classes[index]
+        overlap = box_iou(boxes[index], boxes[rest]) > iou_threshold
+        suppressed[rank + 1:] |= same & overlap
+    return np.asarray(keep, dtype=np.intp)
+
+
+def detect(config: DetectionPost, labels: Sequence[str], input_hw: tuple[int, int]) -> Decoder:
+    height, width = input_hw
+    scale = np.array([width, height, width, height], dtype=np.float32)
+
+    def decode(outputs: Outputs) -> Detections:
+        raw = _pick(outputs, config.output)
+        rows = raw.reshape(-1, raw.shape[-1])
+        class_scores = rows[:, 5:] * rows[:, 4:5]
+        class_ids = class_scores.argmax(axis=1).astype(np.int64)
+        scores = class_scores[np.arange(len(rows)), class_ids]
+        chosen = scores >= config.conf_threshold
+        rows, scores, class_ids = rows[chosen], scores[chosen], class_ids[chosen]
+        half = rows[:, 2:4] / 2
+        boxes = np.concatenate([rows[:, 0:2] - half, rows[:, 0:2] + half], axis=1) / scale
+        boxes = np.clip(boxes, 0.0, 1.0).astype(np.float32)
+        kept = nms(boxes, scores, class_ids, config.iou_threshold, config.max_detections)
+        return Detections(
+            boxes[kept], scores[kept].astype(np.float32), class_ids[kept],
+            tuple(_label(labels, int(c)) for c in class_ids[kept]),
+        )
+
+    return decode
+
+
+def segment(config: SegmentationPost, labels: Sequence[str]) -> Decoder:
+    def decode(outputs: Outputs) -> SegmentationMap:
+        scores = _pick(outputs, config.output)
+        mask = scores.reshape(scores.shape[-3:]).argmax(axis=0).astype(np.int64)
+        return SegmentationMap(mask, tuple(labels))
+
+    return decode
+
+
+def make_decoder(
+    config: PostprocessConfig, model_labels: Sequence[str], input_hw: tuple[int, int] | None
+) -> Decoder:
+    """The decoder a pipeline's postprocess config asks for."""
+    labels = config.labels if config.labels is not None else list(model_labels)
+    if isinstance(config, ClassificationPost):
+        return classify(config, labels)
+    if isinstance(config, DetectionPost):
+        if input_hw is None:
+            raise ValueError("detection decode needs the engine input's height and width")
+        return detect(config, labels, input_hw)
+    return segment(config, labels)

@@ -1,0 +1,52 @@
+"""Frame to tensor: resize, scale, normalise, lay out, cast.
+
+The training tools call :func:`preprocess_frame` too, so a model sees the same pixels in
+training, in evaluation and on the robot.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from edge_runtime.config.pipeline import PreprocessConfig
+from edge_runtime.imaging import resize_bilinear, resize_nearest
+
+_DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8}
+
+
+def preprocess_frame(
+    frame: npt.NDArray[np.uint8], config: PreprocessConfig, size: tuple[int, int] | None = None
+) -> npt.NDArray[np.generic]:
+    """One H x W x C frame to a batch-of-one tensor.
+
+    ``size`` (height, width) is used when the config gives no ``resize`` (the engine input's
+    spatial size).
+    """
+    target = config.resize or size
+    image: npt.NDArray[np.float32]
+    if target is not None and (frame.shape[0], frame.shape[1]) != tuple(target):
+        resize = resize_bilinear if config.interpolation == "bilinear" else resize_nearest
+        image = resize(frame, target[0], target[1])
+    else:
+        image = frame.astype(np.float32)
+    if config.dtype != "uint8":
+        image = image * np.float32(config.scale)
+        mean = np.asarray(config.mean, dtype=np.float32)
+        std = np.asarray(config.std, dtype=np.float32)
+        image = (image - mean) / std
+    tensor = image if config.layout == "nhwc" else np.transpose(image, (2, 0, 1))
+    dtype = _DTYPES[config.dtype]
+    if dtype is np.uint8:
+        tensor = np.clip(np.rint(tensor), 0, 255)
+    return np.ascontiguousarray(tensor[None], dtype=dtype)
+
+
+def spatial_size(shape: list[int] | tuple[int, ...], layout: str) -> tuple[int, int] | None:
+    """(height, width) of an engine input shape in the given layout, if both are static."""
+    if len(shape) != 4:
+        return None
+    height, width = (shape[2], shape[3]) if layout == "nchw" else (shape[1], shape[2])
+    if height > 0 and width > 0:
+        return int(height), int(width)
+    return None

@@ -1,0 +1,96 @@
+"""Score decoded outputs against the synthetic world's ground truth: top-1 and mAP@0.5.
+
+The same accumulators score the bundled models in ``tools/`` (the figures in
+``engines/models/README.md``) and live pipeline outputs during a run, so the two are comparable.
+mAP@0.5 uses all-point interpolated average precision (PASCAL VOC 2010+), averaged over the
+classes that appear in the ground truth.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from edge_runtime.pipelines.postprocess import Classification, Detections, box_iou
+from edge_runtime.synthetic import SceneObject
+
+IOU_THRESHOLD = 0.5
+
+
+@dataclass
+class TopOneScore:
+    """Share of frames whose best class is the ground-truth class."""
+
+    correct: int = 0
+    total: int = 0
+
+    def add(self, result: Classification, truth: int) -> None:
+        self.total += 1
+        self.correct += int(bool(result.class_ids) and result.class_ids[0] == truth)
+
+    @property
+    def value(self) -> float | None:
+        return self.correct / self.total if self.total else None
+
+
+@dataclass
+class MeanAveragePrecision:
+    """mAP at IoU 0.5, accumulated frame by frame."""
+
+    _hits: dict[int, list[tuple[float, bool]]] = field(default_factory=lambda: defaultdict(list))
+    _truths: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    frames: int = 0
+
+    def add(self, result: Detections, truth: Sequence[SceneObject]) -> None:
+        self.frames += 1
+        truth_boxes = np.array([o.box for o in truth], dtype=np.float32).reshape(-1, 4)
+        truth_classes = np.array([o.class_id for o in truth], dtype=np.int64)
+        for cls in truth_classes:
+            self._truths[int(cls)] += 1
+        matched = np.zeros(len(truth), dtype=bool)
+        for box, score, cls in zip(result.boxes, result.scores, result.class_ids, strict=True):
+            candidates = np.nonzero((truth_classes == cls) & ~matched)[0]
+            hit = False
+            if candidates.size:
+                ious = box_iou(box, truth_boxes[candidates])
+                best = int(np.argmax(ious))
+                if ious[best] >= IOU_THRESHOLD:
+                    matched[candidates[best]] = True
+                    hit = True
+            self._hits[int(cls)].append((float(score), hit))
+
+    def per_class(self) -> dict[int, float]:
+        return {cls: average_precision(self._hits.get(cls, []), count)
+                for cls, count in sorted(self._truths.items()) if count}
+
+    @property
+    def value(self) -> float | None:
+        per_class = self.per_class()
+        return float(np.mean(list(per_class.values()))) if per_class else None
+
+
+def average_precision(hits: Sequence[tuple[float, bool]], positives: int) -> float:
+    """All-point interpolated AP from (score, is_true_positive) pairs."""
+    if positives == 0:
+        return 0.0
+    if not hits:
+        return 0.0
+    ordered = sorted(hits, key=lambda h: -h[0])
+    tp = np.cumsum([1.0 if h[1] else 0.0 for h in ordered])
+    fp = np.cumsum([0.0 if h[1] else 1.0 for h in ordered])
+    recall = tp / positives
+    precision = tp / np.maximum(tp + fp, 1e-12)
+    return _interpolated_area(recall, precision)
+
+
+def _interpolated_area(recall: npt.NDArray[np.float64],
+                       precision: npt.NDArray[np.float64]) -> float:
+    r = np.concatenate([[0.0], recall, [1.0]])
+    p = np.concatenate([[0.0], precision, [0.0]])
+    p = np.maximum.accumulate(p[::-1])[::-1]
+    steps = np.nonzero(r[1:] != r[:-1])[0]
+    return float(np.sum((r[steps + 1] - r[steps]) * p[steps + 1]))

@@ -1,0 +1,11 @@
+"""The synthetic world: deterministic scenes with ground truth, for training, sources and scoring."""
+
+from edge_runtime.synthetic.scenes import (
+    SHAPE_CLASSES,
+    Scene,
+    SceneGenerator,
+    SceneKind,
+    SceneObject,
+)
+
+__all__ = ["SHAPE_CLASSES", "Scene", "SceneGenerator", "SceneKind", "SceneObject"]
