@@ -1,0 +1,1 @@
+"""ONNX graphs: tensor specs, shape resolution and the per-layer cost profile."""
