@@ -129,13 +129,14 @@ def train(args: argparse.Namespace) -> None:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            loss_sum += float(loss) * len(index)
+            loss_sum += float(loss.detach()) * len(index)
             seen += len(index)
             step += 1
         val_acc = accuracy(model, val_set.images, val_labels)
         print(
             f"epoch {epoch:2d}/{args.epochs}  loss {loss_sum / seen:.4f}  "
-            f"val top-1 {val_acc:.4f}  ({time.perf_counter() - start:.0f} s)"
+            f"val top-1 {val_acc:.4f}  ({time.perf_counter() - start:.0f} s)",
+            flush=True,
         )
 
     path: Path = args.output
@@ -147,8 +148,8 @@ def train(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--train-frames", type=int, default=30_000)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--train-frames", type=int, default=40_000)
     parser.add_argument("--val-frames", type=int, default=1_000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3)

@@ -74,7 +74,7 @@ def render_set(
         images[index] = preprocess_frame(scene.image, config)[0]
         objects.append(scene.objects)
     elapsed = time.perf_counter() - start
-    print(f"rendered {count} {label} frames (seed {generator.seed}) in {elapsed:.0f} s")
+    print(f"rendered {count} {label} frames (seed {generator.seed}) in {elapsed:.0f} s", flush=True)
     return RenderedSet(images, tuple(objects), generator.seed)
 
 
