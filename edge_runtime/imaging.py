@@ -41,7 +41,7 @@ def resize_bilinear(image: npt.NDArray[np.generic], height: int, width: int) -> 
     rows = src[y0] * (1.0 - wy_b) + src[y1] * wy_b
     wx_b = wx.reshape((1, -1, *extra))
     out = rows[:, x0] * (1.0 - wx_b) + rows[:, x1] * wx_b
-    return out.astype(np.float32, copy=False)
+    return np.asarray(out, dtype=np.float32)
 
 
 def resize_nearest(image: npt.NDArray[np.generic], height: int, width: int) -> FloatArray:
@@ -51,4 +51,4 @@ def resize_nearest(image: npt.NDArray[np.generic], height: int, width: int) -> F
                     src.shape[0] - 1)
     xs = np.minimum(((np.arange(width) + 0.5) * src.shape[1] / width).astype(np.intp),
                     src.shape[1] - 1)
-    return src[ys][:, xs]
+    return np.asarray(src[ys][:, xs], dtype=np.float32)

@@ -188,7 +188,8 @@ def detection_loss(
     frames, cells, target_boxes, target_classes = assign(boxes, classes)
     frame_t, cell_t = torch.from_numpy(frames), torch.from_numpy(cells)
     positive = raw[frame_t, cell_t]
-    iou, giou = iou_and_giou(model.boxes(positive), torch.from_numpy(target_boxes))
+    predicted = model.boxes(raw)[frame_t, cell_t]
+    iou, giou = iou_and_giou(predicted, torch.from_numpy(target_boxes))
     box_loss = (1.0 - giou).mean()
     class_loss = F.cross_entropy(positive[:, 5:], torch.from_numpy(target_classes))
     objectness = torch.zeros_like(raw[..., 4])

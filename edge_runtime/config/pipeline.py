@@ -34,7 +34,7 @@ class Priority(str, enum.Enum):
 def _resolve(value: Path, info: ValidationInfo) -> Path:
     source = (info.context or {}).get("source")
     if source is not None and not value.is_absolute():
-        return (source.path.parent / value).resolve()
+        return Path(source.path.parent / value).resolve()
     return value
 
 

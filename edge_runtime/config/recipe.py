@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
+
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from edge_runtime.config.base import ConfigModel
@@ -150,5 +151,5 @@ class EngineRecipe(ConfigModel):
     def _relative_to_recipe(cls, value: Path, info: ValidationInfo) -> Path:
         source = (info.context or {}).get("source")
         if source is not None and not value.is_absolute():
-            return (source.path.parent / value).resolve()
+            return Path(source.path.parent / value).resolve()
         return value

@@ -18,92 +18,97 @@ from edge_runtime.errors import UserError
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-def _data_path(data: Any, loc: Sequence[str | int]) -> KeyPath:
-    """Follow pydantic's ``loc`` through the YAML data, skipping the tags pydantic inserts for
-    unions (``source.synthetic_camera.fps`` is ``source.fps`` in the file)."""
+def data_path(data: Any, loc: Sequence[str | int]) -> KeyPath:
+    """Follow pydantic's ``loc`` through the YAML data. Parts that are not keys of the data are
+    the tags pydantic adds for unions (``source.synthetic_camera.fps`` is ``source.fps`` in the
+    file) and are skipped; a missing key at the end is kept, to be named in the message."""
     path: list[str | int] = []
     node = data
-    for part in loc:
+    for index, part in enumerate(loc):
         if isinstance(node, dict) and part in node:
             node = node[part]
             path.append(part)
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             node = node[part]
             path.append(part)
-        elif isinstance(node, dict) and isinstance(part, str) and not part.startswith(
-            ("function-", "tagged-union", "union")
-        ) and _is_last_or_missing(loc, part):
-            path.append(part)  # a missing key: point at it by name
-            break
+        elif index == len(loc) - 1 and isinstance(node, dict):
+            path.append(part)
     return tuple(path)
 
 
-def _is_last_or_missing(loc: Sequence[str | int], part: str | int) -> bool:
-    return loc[-1] == part
-
-
-def _allowed_keys(model: type[BaseModel], data: Any, loc: Sequence[str | int]) -> list[str]:
-    """Field names of the model that ``loc[:-1]`` refers to, for 'did you mean' hints."""
-    target: Any = model
-    for part in loc[:-1]:
-        if isinstance(part, int) or target is None:
-            continue
-        fields = getattr(target, "model_fields", None)
-        if fields is None:
-            target = _union_member(target, part)
-            continue
-        info = fields.get(part)
-        target = _model_in(info.annotation) if info is not None else _union_member(target, part)
-    fields = getattr(target, "model_fields", None)
-    return sorted(fields) if fields else []
-
-
-def _model_in(annotation: Any) -> Any:
-    """The BaseModel class inside ``X``, ``list[X]``, ``X | None`` or an annotated union."""
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The BaseModel classes inside ``X``, ``list[X]``, ``X | None``, ``Annotated[A | B, ...]``."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
+        return [annotation]
+    found: list[type[BaseModel]] = []
     for arg in getattr(annotation, "__args__", ()) or ():
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    for meta in getattr(annotation, "__metadata__", ()) or ():
-        del meta
-    origin = getattr(annotation, "__origin__", None)
-    return _model_in(origin) if origin is not None and origin is not annotation else None
+        found += [m for m in _models_in(arg) if m not in found]
+    return found
 
 
-def _union_member(target: Any, tag: str | int) -> Any:
-    """The union member whose ``type`` literal equals ``tag`` (for discriminated unions)."""
-    for arg in getattr(target, "__args__", ()) or ():
-        model = _model_in(arg)
-        if model is None:
-            continue
-        field = model.model_fields.get("type")
-        if field is not None and tag in getattr(field.annotation, "__args__", ()):
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    models = _models_in(annotation)
+    return models[0] if models else None
+
+
+def _tagged_member(annotation: Any, tag: str) -> type[BaseModel] | None:
+    """The member of a discriminated union whose ``type`` literal is ``tag``."""
+    for model in _models_in(annotation):
+        type_field = model.model_fields.get("type")
+        if type_field is not None and tag in getattr(type_field.annotation, "__args__", ()):
             return model
     return None
 
 
-def describe(error: ErrorDetails, model: type[BaseModel], data: Any) -> str:
+def allowed_keys(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
+    """Field names of the model that holds the key at ``loc`` (for 'did you mean')."""
+    current: type[BaseModel] | None = model
+    pending_union: Any = None
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if pending_union is not None:
+            current, pending_union = _tagged_member(pending_union, part), None
+            if current is not None:
+                continue
+        if current is None or part not in current.model_fields:
+            return []
+        annotation = current.model_fields[part].annotation
+        models = _models_in(annotation)
+        if len(models) > 1:
+            pending_union, current = annotation, None
+        else:
+            current = models[0] if models else None
+    return sorted(current.model_fields) if current is not None else []
+
+
+def describe(error: ErrorDetails, model: type[BaseModel]) -> str:
     """A message that says what is wrong and, where we can tell, the fix."""
     kind = error["type"]
     loc = error["loc"]
     if kind == "extra_forbidden":
         key = str(loc[-1])
-        allowed = _allowed_keys(model, data, loc)
+        allowed = allowed_keys(model, loc)
         close = difflib.get_close_matches(key, allowed, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else (
-            f"allowed keys: {', '.join(allowed)}" if allowed else "remove it")
+        if close:
+            hint = f"did you mean '{close[0]}'?"
+        else:
+            hint = f"allowed keys: {', '.join(allowed)}" if allowed else "remove it"
         return f"unknown key '{key}' ({hint})"
     if kind == "missing":
         return f"missing required key '{loc[-1]}' (add it)"
+    message = error["msg"].removeprefix("Value error, ")
+    if kind == "union_tag_invalid":
+        context = error.get("ctx") or {}
+        tag = str(context.get("tag", ""))
+        expected = [t.strip(" '") for t in str(context.get("expected_tags", "")).split(",")]
+        close = difflib.get_close_matches(tag, expected, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        return f"unknown type '{tag}' ({hint}expected one of: {', '.join(expected)})"
+    if kind == "union_tag_not_found":
+        return "missing required key 'type' (add it)"
     value = error.get("input")
-    shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
-    message = error["msg"]
-    if message.startswith("Value error, "):
-        message = message[len("Value error, "):]
-    if kind == "union_tag_invalid" or kind == "union_tag_not_found":
-        return message
+    shown = type(value).__name__ if isinstance(value, dict | list) else repr(value)
     return f"{message} (got {shown})"
 
 
@@ -115,8 +120,7 @@ def validate_document(doc: YamlDocument, model: type[ModelT]) -> ModelT:
         return model.model_validate(doc.data, context={"source": doc})
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
-        path = _data_path(doc.data, first["loc"])
-        raise doc.error(path, describe(first, model, doc.data)) from None
+        raise doc.error(data_path(doc.data, first["loc"]), describe(first, model)) from None
 
 
 def load_config(path: str, model: type[ModelT]) -> tuple[ModelT, YamlDocument]:

@@ -59,20 +59,22 @@ def _record(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], doc: Path
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = _scalar(key_node)
+            child: KeyPath = (*path, key)
             if key in result:
                 raise UserError(
                     f"duplicate key '{key}' (it also appears above; keep one)",
                     file=doc, line=key_node.start_mark.line + 1,
-                    key=format_key_path((*path, key)),
+                    key=format_key_path(child),
                 )
-            lines[(*path, key)] = key_node.start_mark.line + 1
-            result[key] = _record(value_node, (*path, key), lines, doc)
+            lines[child] = key_node.start_mark.line + 1
+            result[key] = _record(value_node, child, lines, doc)
         return result
     if isinstance(node, yaml.SequenceNode):
         items = []
         for index, item in enumerate(node.value):
-            lines[(*path, index)] = item.start_mark.line + 1
-            items.append(_record(item, (*path, index), lines, doc))
+            item_path: KeyPath = (*path, index)
+            lines[item_path] = item.start_mark.line + 1
+            items.append(_record(item, item_path, lines, doc))
         return items
     return _scalar(node)
 

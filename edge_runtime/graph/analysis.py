@@ -91,9 +91,10 @@ class CostProfile:
             "input_shapes": self.input_shapes,
             "uncounted_ops": self.uncounted_ops,
             "layers": [
-                {"name": l.name, "op": l.op_type, "macs": l.macs, "in": l.input_elements,
-                 "out": l.output_elements, "weights": l.weight_elements, "fused": list(l.fused)}
-                for l in self.layers
+                {"name": layer.name, "op": layer.op_type, "macs": layer.macs,
+                 "in": layer.input_elements, "out": layer.output_elements,
+                 "weights": layer.weight_elements, "fused": list(layer.fused)}
+                for layer in self.layers
             ],
         }
 
@@ -260,7 +261,8 @@ def analyse(model: ModelProto, input_shapes: Mapping[str, Sequence[int]]) -> Cos
             for name in node.output:
                 owner[name] = producer
             continue
-        macs = MAC_COUNTERS.get(node.op_type, lambda n, s: 0)(node, shapes)
+        counter = MAC_COUNTERS.get(node.op_type)
+        macs = counter(node, shapes) if counter is not None else 0
         in_elems = sum(_elements(shapes.get(n)) for n in activations)
         layers.append(LayerCost(node.name or f"{node.op_type}_{len(layers)}", node.op_type,
                                 macs, in_elems, out_elems, weight_elems))

@@ -85,7 +85,7 @@ def _pick(outputs: Outputs, name: str | None) -> npt.NDArray[np.float32]:
 def softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
-    return (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
+    return np.asarray(exp / exp.sum(axis=-1, keepdims=True), dtype=np.float32)
 
 
 def classify(config: ClassificationPost, labels: Sequence[str]) -> Decoder:
@@ -114,7 +114,7 @@ def box_iou(box: npt.NDArray[np.float32], others: npt.NDArray[np.float32]) -> np
     inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
     area = (box[2] - box[0]) * (box[3] - box[1])
     areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
-    return (inter / np.maximum(area + areas - inter, 1e-12)).astype(np.float32)
+    return np.asarray(inter / np.maximum(area + areas - inter, 1e-12), dtype=np.float32)
 
 
 def nms(boxes: npt.NDArray[np.float32], scores: npt.NDArray[np.float32],
@@ -149,11 +149,11 @@ def detect(config: DetectionPost, labels: Sequence[str], input_hw: tuple[int, in
         chosen = scores >= config.conf_threshold
         rows, scores, class_ids = rows[chosen], scores[chosen], class_ids[chosen]
         half = rows[:, 2:4] / 2
-        boxes = np.concatenate([rows[:, 0:2] - half, rows[:, 0:2] + half], axis=1) / scale
-        boxes = np.clip(boxes, 0.0, 1.0).astype(np.float32)
+        corners = np.concatenate([rows[:, 0:2] - half, rows[:, 0:2] + half], axis=1) / scale
+        boxes = np.asarray(np.clip(corners, 0.0, 1.0), dtype=np.float32)
         kept = nms(boxes, scores, class_ids, config.iou_threshold, config.max_detections)
         return Detections(
-            boxes[kept], scores[kept].astype(np.float32), class_ids[kept],
+            boxes[kept], np.asarray(scores[kept], dtype=np.float32), class_ids[kept],
             tuple(_label(labels, int(c)) for c in class_ids[kept]),
         )
 

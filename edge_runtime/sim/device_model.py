@@ -45,8 +45,10 @@ class Lane(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Calibration:
-    """Efficiency and power coefficients of the model (fitted; see docs/simulator.md)."""
+    """Efficiency, overhead and power coefficients (fitted by ``tools/calibrate_simulator.py``
+    to the published figures in ``edge_runtime/sim/reference/``; see docs/simulator.md)."""
 
+    # --- latency: GPU --------------------------------------------------------------------------
     gpu_peak_efficiency: float = 0.55
     """Share of the tensor-core peak a large, well-shaped layer reaches."""
     gpu_fill_macs_per_sm: float = 1.5e6
@@ -54,9 +56,12 @@ class Calibration:
     gpu_memory_efficiency: float = 0.70
     """Share of DRAM bandwidth streaming kernels reach."""
     gpu_layer_overhead_s: float = 6e-6
-    """Launch cost per layer at the module's top CPU clock."""
+    """Fixed cost per layer (kernel launch, ramp and drain) at ``gpu_vmax_hz``; scales with
+    1/GPU clock (CUDA graphs take the CPU off the per-layer path)."""
     gpu_inference_overhead_s: float = 60e-6
-    """Enqueue, synchronise and copy cost per inference at the top CPU clock."""
+    """Enqueue, synchronise and copy cost per inference at ``cpu_vmax_hz``; scales with 1/CPU
+    clock."""
+    # --- latency: DLA --------------------------------------------------------------------------
     dla_peak_efficiency: float = 0.45
     """Share of the DLA convolution-core peak a large layer reaches."""
     dla_fill_macs: float = 4e6
@@ -64,15 +69,22 @@ class Calibration:
     dla_memory_efficiency: float = 0.45
     """Share of DRAM bandwidth one DLA reaches."""
     dla_layer_overhead_s: float = 20e-6
-    """Per-layer cost on the DLA (its own sequencer; does not scale with the CPU)."""
+    """Per-layer cost on the DLA at ``dla_vmax_hz`` (its own sequencer; scales with 1/DLA
+    clock, not with the CPU)."""
     dla_inference_overhead_s: float = 250e-6
     """Per-inference submit and synchronise cost of a DLA task."""
     fp32_penalty: float = 1.0
     """Extra slowdown of FP32 beyond the CUDA-core peak (1.0 = none)."""
+    # --- power ---------------------------------------------------------------------------------
     idle_w: float = 4.5
-    """Module power with all accelerators idle, at the lowest mode's clocks."""
+    """Module power with every accelerator idle, before CPU cores and GPU leakage."""
     idle_w_per_online_cpu: float = 0.25
     """Idle power per online CPU core."""
+    cpu_w_per_core_ghz: float = 0.5
+    """Dynamic power of one busy CPU core per GHz at the top voltage."""
+    gpu_leak_w_per_sm: float = 0.1
+    """Leakage of each powered SM at the top voltage (scales with voltage; TPCs the mode
+    power-gates do not leak)."""
     gpu_w_per_sm_ghz: float = 1.15
     """Dynamic GPU power per SM per GHz at the top voltage."""
     dla_w_per_ghz: float = 2.0
@@ -80,7 +92,19 @@ class Calibration:
     emc_w_per_ghz: float = 1.6
     """Memory-controller and DRAM power per GHz of EMC clock when an accelerator streams."""
     min_voltage_ratio: float = 0.62
-    """Voltage at the lowest clock relative to the voltage at the top clock."""
+    """Voltage at zero clock relative to the voltage at the top clock (linear in between)."""
+    # --- reference clocks (Orin silicon, the same on every module) -----------------------------
+    cpu_vmax_hz: float = 2.2016e9
+    """CPU clock at the top of the voltage curve; reference clock of the CPU-bound overhead."""
+    gpu_vmax_hz: float = 1.3005e9
+    """GPU clock at the top of the voltage curve; reference clock of the GPU layer overhead."""
+    dla_vmax_hz: float = 1.6e9
+    """DLA clock at the top of the voltage curve; reference clock of the DLA layer overhead."""
+    # --- wall power (assumptions, not fitted) --------------------------------------------------
+    wall_psu_efficiency: float = 0.88
+    """AC adapter efficiency of a developer kit (assumed)."""
+    wall_carrier_w: float = 1.5
+    """Carrier board, fan and peripherals of a developer kit (assumed)."""
 
 
 DEFAULT_CALIBRATION = Calibration()
@@ -124,8 +148,10 @@ class DeviceModel:
 
     def peak_ops(self, mode: PowerMode, lane: Lane, precision: Precision) -> float:
         """Peak dense operations per second of ``lane`` in ``mode`` (2 operations per MAC)."""
+        return self._peak_ops(self.clocks(mode), lane, precision)
+
+    def _peak_ops(self, clocks: ModeClocks, lane: Lane, precision: Precision) -> float:
         hw = self.profile.hardware
-        clocks = self.clocks(mode)
         if lane.is_dla:
             per_clk = hw.dla_fp16_ops_per_clk if precision in (Precision.FP16, Precision.FP32) \
                 else hw.dla_int8_ops_per_clk
@@ -135,72 +161,115 @@ class DeviceModel:
             precision, hw.gpu_int8_ops_per_clk_per_sm)
         return per_sm * clocks.gpu_sms * clocks.gpu_hz
 
-    def layer_time_s(self, layer: LayerCost, mode: PowerMode, lane: Lane,
-                     precision: Precision, batch: int = 1) -> float:
-        """Seconds one layer takes at ``batch`` x the profile's batch."""
-        cal = self.calibration
-        clocks = self.clocks(mode)
-        macs = layer.macs * batch
-        bytes_moved = (layer.activation_elements * batch + layer.weight_elements) \
-            * _BYTES[precision]
-        peak = self.peak_ops(mode, lane, precision)
-        if lane.is_dla:
-            efficiency = cal.dla_peak_efficiency * macs / (macs + cal.dla_fill_macs)
-            bandwidth = clocks.memory_bandwidth * cal.dla_memory_efficiency
-            overhead = cal.dla_layer_overhead_s
-        else:
-            per_sm = macs / max(clocks.gpu_sms, 1)
-            efficiency = cal.gpu_peak_efficiency * per_sm / (per_sm + cal.gpu_fill_macs_per_sm)
-            if precision is Precision.FP32:
-                efficiency /= cal.fp32_penalty
-            bandwidth = clocks.memory_bandwidth * cal.gpu_memory_efficiency
-            overhead = cal.gpu_layer_overhead_s * self._cpu_slowdown(clocks)
-        compute = 2.0 * macs / (peak * efficiency) if macs else 0.0
-        memory = bytes_moved / bandwidth
-        return max(compute, memory) + overhead
-
-    def latency_s(self, cost: CostProfile, mode: PowerMode, lane: Lane,
-                  precision: Precision, batch: int = 1) -> float:
-        """Seconds one inference of ``cost`` takes on ``lane`` in ``mode``."""
+    def _rates(self, mode: PowerMode, lane: Lane, precision: Precision) -> _LaneRates:
+        """Everything a layer's time depends on besides the layer itself."""
         if lane is Lane.CPU:
             raise ValueError("the simulated Jetson models the GPU and DLAs, not CPU engines")
-        clocks = self.clocks(mode)
         cal = self.calibration
+        clocks = self.clocks(mode)
         if lane.is_dla:
             if lane.dla_index >= len(clocks.dla_hz) or clocks.dla_hz[lane.dla_index] <= 0:
                 raise ValueError(f"{self.profile.name} has no {lane.value}")
-            fixed = cal.dla_inference_overhead_s
-        else:
-            fixed = cal.gpu_inference_overhead_s * self._cpu_slowdown(clocks)
-        layers = sum(self.layer_time_s(layer, mode, lane, precision, batch)
-                     for layer in cost.layers)
-        return fixed + layers
+            return _LaneRates(
+                peak_ops=self._peak_ops(clocks, lane, precision),
+                efficiency=cal.dla_peak_efficiency, fill_macs=cal.dla_fill_macs, fill_units=1,
+                bandwidth=clocks.memory_bandwidth * cal.dla_memory_efficiency,
+                layer_overhead_s=cal.dla_layer_overhead_s * cal.dla_vmax_hz
+                / clocks.dla_hz[lane.dla_index],
+                inference_overhead_s=cal.dla_inference_overhead_s,
+                bytes_per_element=_BYTES[precision])
+        efficiency = cal.gpu_peak_efficiency
+        if precision is Precision.FP32:
+            efficiency /= cal.fp32_penalty
+        return _LaneRates(
+            peak_ops=self._peak_ops(clocks, lane, precision), efficiency=efficiency,
+            fill_macs=cal.gpu_fill_macs_per_sm, fill_units=max(clocks.gpu_sms, 1),
+            bandwidth=clocks.memory_bandwidth * cal.gpu_memory_efficiency,
+            layer_overhead_s=cal.gpu_layer_overhead_s * cal.gpu_vmax_hz / clocks.gpu_hz,
+            inference_overhead_s=cal.gpu_inference_overhead_s * cal.cpu_vmax_hz / clocks.cpu_hz,
+            bytes_per_element=_BYTES[precision])
 
-    def _cpu_slowdown(self, clocks: ModeClocks) -> float:
-        return self.profile.hardware.cpu_max_khz * 1e3 / clocks.cpu_hz
+    def layer_time_s(self, layer: LayerCost, mode: PowerMode, lane: Lane,
+                     precision: Precision, batch: int = 1) -> float:
+        """Seconds one layer takes at ``batch`` x the profile's batch."""
+        return self._rates(mode, lane, precision).layer_time_s(layer, batch)
+
+    def latency_s(self, cost: CostProfile, mode: PowerMode, lane: Lane,
+                  precision: Precision, batch: int = 1) -> float:
+        """Seconds one inference of ``cost`` (``batch`` x its batch) takes on ``lane`` in ``mode``."""
+        rates = self._rates(mode, lane, precision)
+        return rates.inference_overhead_s + sum(rates.layer_time_s(layer, batch)
+                                                for layer in cost.layers)
+
+    def throughput(self, cost: CostProfile, mode: PowerMode, lane: Lane, precision: Precision,
+                   batch: int = 1) -> float:
+        """Inferences (of ``cost``'s batch) per second with ``batch``-sized back-to-back runs."""
+        return batch / self.latency_s(cost, mode, lane, precision, batch)
 
     # --- power ---------------------------------------------------------------------------------
 
-    def _voltage_sq(self, hz: float, max_hz: float) -> float:
+    def _voltage(self, hz: float, vmax_hz: float) -> float:
         low = self.calibration.min_voltage_ratio
-        ratio = low + (1.0 - low) * min(hz / max_hz, 1.0)
-        return ratio * ratio
+        return low + (1.0 - low) * min(hz / vmax_hz, 1.0)
+
+    def lane_power_w(self, mode: PowerMode, lane: Lane, utilisation: float = 1.0) -> float:
+        """Power of one lane's own rail share: dynamic power at ``utilisation`` (for the GPU
+        plus the leakage of its powered SMs; for ``Lane.CPU``, all online cores that busy)."""
+        cal = self.calibration
+        clocks = self.clocks(mode)
+        busy = min(max(float(utilisation), 0.0), 1.0)
+        if lane is Lane.CPU:
+            volts = self._voltage(clocks.cpu_hz, cal.cpu_vmax_hz)
+            return busy * cal.cpu_w_per_core_ghz * clocks.cpu_online * clocks.cpu_hz / 1e9 \
+                * volts * volts
+        if lane is Lane.GPU:
+            volts = self._voltage(clocks.gpu_hz, cal.gpu_vmax_hz)
+            return clocks.gpu_sms * volts * (
+                cal.gpu_leak_w_per_sm + busy * cal.gpu_w_per_sm_ghz * clocks.gpu_hz / 1e9 * volts)
+        if lane.dla_index >= len(clocks.dla_hz):
+            return 0.0
+        dla_hz = clocks.dla_hz[lane.dla_index]
+        volts = self._voltage(dla_hz, cal.dla_vmax_hz)
+        return busy * cal.dla_w_per_ghz * dla_hz / 1e9 * volts * volts
 
     def power_w(self, mode: PowerMode, utilisation: Mapping[Lane, float]) -> float:
-        """Estimated module power with each lane busy the given share of the time (0..1)."""
-        hw = self.profile.hardware
+        """Estimated module power with each lane busy the given share of the time (0..1);
+        ``Lane.CPU`` is the share of the online CPU cores that is busy."""
         cal = self.calibration
         clocks = self.clocks(mode)
         watts = cal.idle_w + cal.idle_w_per_online_cpu * clocks.cpu_online
-        gpu_util = min(max(utilisation.get(Lane.GPU, 0.0), 0.0), 1.0)
-        watts += gpu_util * cal.gpu_w_per_sm_ghz * clocks.gpu_sms * clocks.gpu_hz / 1e9 \
-            * self._voltage_sq(clocks.gpu_hz, hw.gpu_max_hz)
-        streaming = gpu_util
-        for index, dla_hz in enumerate(clocks.dla_hz):
-            lane = Lane.DLA0 if index == 0 else Lane.DLA1
-            util = min(max(utilisation.get(lane, 0.0), 0.0), 1.0)
-            watts += util * cal.dla_w_per_ghz * dla_hz / 1e9 * self._voltage_sq(
-                dla_hz, float(hw.dla_max_hz or dla_hz or 1.0))
-            streaming += util
-        watts += min(streaming, 1.0) * cal.emc_w_per_ghz * clocks.emc_hz / 1e9
-        return watts
+        watts += sum(self.lane_power_w(mode, lane, utilisation.get(lane, 0.0)) for lane in Lane)
+        streaming = sum(min(max(float(utilisation.get(lane, 0.0)), 0.0), 1.0)
+                        for lane in (Lane.GPU, Lane.DLA0, Lane.DLA1))
+        return watts + min(streaming, 1.0) * cal.emc_w_per_ghz * clocks.emc_hz / 1e9
+
+    def wall_power_w(self, module_w: float) -> float:
+        """Developer-kit wall power for a module power (carrier and adapter assumptions in
+        :class:`Calibration`)."""
+        cal = self.calibration
+        return (module_w + cal.wall_carrier_w) / cal.wall_psu_efficiency
+
+
+@dataclass(frozen=True)
+class _LaneRates:
+    """A lane's roofline in one mode and precision."""
+
+    peak_ops: float
+    efficiency: float
+    fill_macs: float
+    fill_units: int
+    bandwidth: float
+    layer_overhead_s: float
+    inference_overhead_s: float
+    bytes_per_element: int
+
+    def layer_time_s(self, layer: LayerCost, batch: int) -> float:
+        macs = layer.macs * batch
+        bytes_moved = (layer.activation_elements * batch + layer.weight_elements) \
+            * self.bytes_per_element
+        compute = 0.0
+        if macs:
+            per_unit = macs / self.fill_units
+            efficiency = self.efficiency * per_unit / (per_unit + self.fill_macs)
+            compute = 2.0 * macs / (self.peak_ops * efficiency)
+        return max(compute, bytes_moved / self.bandwidth) + self.layer_overhead_s

@@ -1,4 +1,4 @@
-"""The synthetic world: deterministic scenes with ground truth, for training, sources and scoring."""
+"""The synthetic world: deterministic scenes with ground truth (training, sources, scoring)."""
 
 from edge_runtime.synthetic.scenes import (
     SHAPE_CLASSES,

@@ -66,11 +66,16 @@ class Scene:
     index: int
 
 
+def _f32(array: object) -> FloatGrid:
+    """Typed float32 view (the SDFs already compute in float32; this only tells mypy)."""
+    return np.asarray(array, dtype=np.float32)
+
+
 # --- signed distance functions, in pixels, for a shape of "radius" r centred at the origin ------
 
 
 def _sdf_circle(u: FloatGrid, v: FloatGrid, r: float) -> FloatGrid:
-    return np.sqrt(u * u + v * v) - r
+    return _f32(np.sqrt(u * u + v * v) - r)
 
 
 def _sdf_box(u: FloatGrid, v: FloatGrid, hx: float, hy: float) -> FloatGrid:
@@ -78,11 +83,11 @@ def _sdf_box(u: FloatGrid, v: FloatGrid, hx: float, hy: float) -> FloatGrid:
     dy = np.abs(v) - hy
     outside = np.sqrt(np.maximum(dx, 0.0) ** 2 + np.maximum(dy, 0.0) ** 2)
     inside = np.minimum(np.maximum(dx, dy), 0.0)
-    return (outside + inside).astype(np.float32)
+    return _f32((outside + inside).astype(np.float32))
 
 
 def _sdf_square(u: FloatGrid, v: FloatGrid, r: float) -> FloatGrid:
-    return _sdf_box(u, v, 0.8 * r, 0.8 * r)
+    return _f32(_sdf_box(u, v, 0.8 * r, 0.8 * r))
 
 
 def _sdf_regular_polygon(u: FloatGrid, v: FloatGrid, r: float, sides: int) -> FloatGrid:
@@ -91,35 +96,35 @@ def _sdf_regular_polygon(u: FloatGrid, v: FloatGrid, r: float, sides: int) -> Fl
     sector = 2.0 * math.pi / sides
     local = np.mod(angle + sector / 2.0, sector) - sector / 2.0
     apothem = r * math.cos(math.pi / sides)
-    return (np.sqrt(u * u + v * v) * np.cos(local) - apothem).astype(np.float32)
+    return _f32((np.sqrt(u * u + v * v) * np.cos(local) - apothem).astype(np.float32))
 
 
 def _sdf_triangle(u: FloatGrid, v: FloatGrid, r: float) -> FloatGrid:
     # Rotate so that one vertex points up (image y grows downwards).
-    return _sdf_regular_polygon(-v, u, r, 3) + np.float32(0.25 * r)
+    return _f32(_sdf_regular_polygon(-v, u, r, 3) + np.float32(0.25 * r))
 
 
 def _sdf_hexagon(u: FloatGrid, v: FloatGrid, r: float) -> FloatGrid:
-    return _sdf_regular_polygon(u, v, 0.95 * r, 6)
+    return _f32(_sdf_regular_polygon(u, v, 0.95 * r, 6))
 
 
 def _sdf_diamond(u: FloatGrid, v: FloatGrid, r: float) -> FloatGrid:
-    return ((np.abs(u) / 0.75 + np.abs(v)) - r) * np.float32(0.6)
+    return _f32(((np.abs(u) / 0.75 + np.abs(v)) - r) * np.float32(0.6))
 
 
 def _sdf_cross(u: FloatGrid, v: FloatGrid, r: float) -> FloatGrid:
     bar = 0.28 * r
-    return np.minimum(_sdf_box(u, v, r, bar), _sdf_box(u, v, bar, r))
+    return _f32(np.minimum(_sdf_box(u, v, r, bar), _sdf_box(u, v, bar, r)))
 
 
 def _sdf_ring(u: FloatGrid, v: FloatGrid, r: float) -> FloatGrid:
-    return np.abs(np.sqrt(u * u + v * v) - 0.72 * r) - np.float32(0.26 * r)
+    return _f32(np.abs(np.sqrt(u * u + v * v) - 0.72 * r) - np.float32(0.26 * r))
 
 
 def _sdf_star(u: FloatGrid, v: FloatGrid, r: float) -> FloatGrid:
     angle = np.arctan2(u, -v)
     radius = r * (0.62 + 0.38 * np.cos(5.0 * angle))
-    return (np.sqrt(u * u + v * v) - radius).astype(np.float32) * np.float32(0.8)
+    return _f32((np.sqrt(u * u + v * v) - radius).astype(np.float32) * np.float32(0.8))
 
 
 _SDFS: dict[str, SdfFn] = {
@@ -186,7 +191,7 @@ def _background(rng: np.random.Generator, height: int, width: int) -> FloatGrid:
     coarse = c0 + (c1 - c0) * t[..., None]
     blotches = rng.normal(0.0, 18.0, (4, 5, 3)).astype(np.float32)
     coarse += resize_bilinear(blotches, coarse_h, coarse_w)
-    return resize_bilinear(coarse, height, width).copy()
+    return np.array(resize_bilinear(coarse, height, width), dtype=np.float32)
 
 
 def _clutter(rng: np.random.Generator, canvas: FloatGrid) -> None:

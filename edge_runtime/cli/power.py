@@ -1,0 +1,63 @@
+"""``edge-runtime power list``: the shipped power profiles and their modes."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.table import Table
+
+from edge_runtime.cli.options import console
+from edge_runtime.config.loading import bundled_profiles, load_power_profile
+from edge_runtime.config.recipe import Precision
+from edge_runtime.sim.device_model import DeviceModel, Lane
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("power", help="power profiles and modes",
+                                 description="Show the power profiles edge-runtime ships.")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="list profiles, or one profile's modes",
+                                 description="List the shipped profiles, or with --device the "
+                                             "modes of one module.")
+    listing.add_argument("--device", default=None,
+                         help="module name (e.g. jetson-agx-orin-32gb) or profile YAML path")
+    listing.set_defaults(handler=handle_list)
+
+
+def _mhz(hz: float | None) -> str:
+    return f"{hz / 1e6:.0f}" if hz else "-"
+
+
+def handle_list(args: argparse.Namespace) -> int:
+    out = console()
+    if args.device is None:
+        table = Table(title="power profiles")
+        for column in ("device", "module", "modes (default *)"):
+            table.add_column(column)
+        for name in bundled_profiles():
+            profile = load_power_profile(name)
+            modes = ", ".join(m.label + ("*" if m.id == profile.default_mode else "")
+                              for m in profile.modes)
+            table.add_row(name, profile.name, modes)
+        out.print(table)
+        return 0
+    profile = load_power_profile(args.device)
+    model = DeviceModel(profile)
+    table = Table(title=f"{profile.name} power modes ({profile.nvpmodel_conf or 'profile'})")
+    for column in ("id", "name", "budget W", "CPU cores", "CPU MHz", "GPU TPCs", "GPU MHz",
+                   "DLA MHz", "EMC MHz", "GPU INT8 TOPS", "DLA INT8 TOPS"):
+        table.add_column(column, justify="right" if column != "name" else "left")
+    for mode in profile.modes:
+        clocks = model.clocks(mode)
+        dla = sum(model.peak_ops(mode, lane, Precision.INT8)
+                  for lane in (Lane.DLA0, Lane.DLA1)[: profile.hardware.dla_cores])
+        table.add_row(
+            str(mode.id) + ("*" if mode.id == profile.default_mode else ""), mode.name,
+            f"{mode.budget_w:g}" if mode.budget_w else "-", str(mode.cpu_online),
+            _mhz(clocks.cpu_hz), str(mode.gpu_tpcs), _mhz(clocks.gpu_hz),
+            "/".join(_mhz(h) for h in clocks.dla_hz) or "-", _mhz(clocks.emc_hz),
+            f"{model.peak_ops(mode, Lane.GPU, Precision.INT8) / 1e12:.1f}",
+            f"{dla / 1e12:.1f}" if dla else "-")
+    out.print(table)
+    out.print("dense INT8 peak rates at the mode's clocks (sparse = 2x); * = default mode")
+    return 0

@@ -1,0 +1,125 @@
+"""``edge-runtime run PIPELINES``: run a pipeline set, live, and summarise it."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from edge_runtime.cli.live import LiveDisplay, summary_table
+from edge_runtime.cli.options import (
+    add_backend_option,
+    add_cache_option,
+    add_json_option,
+    console,
+    parse_switch,
+)
+from edge_runtime.config.loading import load_pipeline_set, resolve_mode
+from edge_runtime.config.recipe import BackendName, MockOutputs
+from edge_runtime.errors import UserError
+from edge_runtime.runtime.runtime import RunOptions, Runtime
+from edge_runtime.runtime.summary import RunSummary
+
+
+def add_run_options(parser: argparse.ArgumentParser, duration: float,
+                    json_default: Path | None) -> None:
+    parser.add_argument("--duration", type=float, default=duration, metavar="S",
+                        help=f"seconds to run (default: {duration:g})")
+    parser.add_argument("--power", default=None, metavar="MODE",
+                        help="initial power mode, e.g. 40W (default: the pipeline set's)")
+    parser.add_argument("--switch", action="append", default=[], metavar="MODE@S",
+                        help="switch power mode at S seconds (or @half); repeatable")
+    add_backend_option(parser)
+    parser.add_argument("--clock", choices=["wall", "sim"], default="wall",
+                        help="wall: real time, a thread per lane; sim: discrete-event "
+                             "simulated time (default: wall)")
+    parser.add_argument("--pace", type=float, default=None,
+                        help="with --clock sim, pace simulated time to the wall clock (1 = "
+                             "real time)")
+    parser.add_argument("--mock-outputs", choices=[m.value for m in MockOutputs], default=None,
+                        help="simulated engines return zeros (synthetic) or real onnxruntime "
+                             "outputs")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads per onnxruntime engine")
+    parser.add_argument("--plot", type=Path, default=None, metavar="PNG",
+                        help="also plot the summary to a PNG (needs matplotlib)")
+    add_cache_option(parser)
+    add_json_option(parser, json_default)
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("run", help="run a pipeline set",
+                                 description="Run every pipeline of a pipeline set at once, "
+                                             "with a live table, and print a summary.")
+    parser.add_argument("pipelines", help="pipeline set YAML (pipelines/*.yaml)")
+    add_run_options(parser, duration=10.0, json_default=None)
+    parser.set_defaults(handler=handle)
+
+
+def options_from(args: argparse.Namespace) -> RunOptions:
+    if args.duration <= 0:
+        raise UserError(f"--duration must be positive, got {args.duration}")
+    switches = [parse_switch(s, args.duration) for s in args.switch]
+    return RunOptions(
+        duration_s=args.duration, clock=args.clock, pace=args.pace,
+        backend=BackendName(args.backend) if args.backend else None,
+        power_mode=args.power, power_schedule=switches or None,
+        mock_outputs=MockOutputs(args.mock_outputs) if args.mock_outputs else None,
+        cache_dir=args.cache_dir, cpu_threads=args.threads,
+    )
+
+
+@contextmanager
+def stop_on_signals(runtime: Runtime) -> Iterator[None]:
+    """SIGINT / SIGTERM end the run gracefully: in-flight frames finish, sinks close."""
+    def request_stop(signum: int, frame: object) -> None:
+        del signum, frame
+        runtime.stop()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def execute(pipelines: str | Path, options: RunOptions, json_path: Path | None,
+            plot_path: Path | None) -> RunSummary:
+    """Load, build, run with a live display, print and write the summary."""
+    out = console()
+    loaded = load_pipeline_set(pipelines)
+    flags = [("--power", options.power_mode)] if options.power_mode is not None else []
+    flags += [("--switch", mode) for _, mode in options.power_schedule or []]
+    for flag, mode in flags:
+        try:
+            resolve_mode(loaded.profile, mode)
+        except UserError as exc:
+            raise UserError(exc.message, key=flag) from None
+    runtime = Runtime(loaded, options)
+    with out.status("building engines"):
+        engines = runtime.prepare(progress=out.log)
+    for info in engines:
+        state = "cache hit" if info.cache_hit else f"built in {info.build_seconds:.2f} s"
+        out.print(f"engine {info.engine} for {info.pipeline}: {info.backend} on {info.lane}, "
+                  f"{info.precision}, {state}")
+    display = LiveDisplay(out, {e.pipeline: e for e in engines})
+    with stop_on_signals(runtime), display.running():
+        summary = runtime.run(observer=display)
+    out.print(summary_table(summary))
+    if json_path is not None:
+        summary.write_json(json_path)
+        out.print(f"summary written to {json_path}")
+    if plot_path is not None:
+        from edge_runtime.runtime.plot import plot_summary
+
+        plot_summary(summary, plot_path)
+        out.print(f"plot written to {plot_path}")
+    return summary
+
+
+def handle(args: argparse.Namespace) -> int:
+    execute(args.pipelines, options_from(args), args.json, args.plot)
+    return 0

@@ -1,0 +1,1 @@
+"""Engine backends: mock (the simulated Jetson), onnxruntime, tensorrt."""

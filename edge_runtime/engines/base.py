@@ -1,0 +1,250 @@
+"""Loaders build, runners run (the shape of Polygraphy's backends).
+
+A backend supplies two small classes. Its :class:`EngineBuilder` turns a build request (recipe,
+ONNX, resolved shapes) into an :class:`Artifact`; :class:`BuildEngine` is the loader that wraps
+any builder with the cache, so nothing is built twice. Its runner subclasses :class:`BaseRunner`
+and fills ``activate_impl`` / ``infer_impl`` / ``deactivate_impl``; the base holds the checks
+(active? inputs match the engine?) and the timing record, so backends stay short and alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from onnx import ModelProto
+
+from edge_runtime import __version__
+from edge_runtime.config.recipe import EngineRecipe
+from edge_runtime.engines.artifact import Artifact, Manifest
+from edge_runtime.engines.cache import EngineCache, cache_key
+from edge_runtime.errors import UserError
+from edge_runtime.fileio import sha256_bytes
+from edge_runtime.graph.analysis import UnresolvedShapeError, load_model, resolve_input_shapes
+from edge_runtime.graph.tensors import TensorSpec
+
+Feed = Mapping[str, npt.NDArray[np.generic]]
+Outputs = dict[str, npt.NDArray[np.generic]]
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """What a builder needs: the recipe, the ONNX (bytes and parsed) and static input shapes."""
+
+    recipe: EngineRecipe
+    onnx_bytes: bytes
+    model: ModelProto
+    input_shapes: dict[str, list[int]]
+    key: str
+
+
+class EngineBuilder(ABC):
+    """Builds plans for one backend on one device."""
+
+    backend: ClassVar[str]
+
+    @abstractmethod
+    def identity(self) -> dict[str, str]:
+        """Backend version and device identity: part of the cache key, so a TensorRT upgrade or
+        another GPU never reuses a stale plan."""
+
+    @abstractmethod
+    def build(self, request: BuildRequest, progress: Progress | None = None) -> Artifact:
+        """Build the plan for ``request`` (no caching here; :class:`BuildEngine` does that)."""
+
+
+def base_manifest_fields(request: BuildRequest, builder: EngineBuilder, plan: bytes,
+                         started: float) -> dict[str, object]:
+    """Manifest fields every backend fills the same way."""
+    recipe = request.recipe
+    identity = builder.identity()
+    metadata = {p.key: p.value for p in request.model.metadata_props}
+    labels = _labels_from_metadata(metadata)
+    return {
+        "key": request.key,
+        "name": recipe.name or Path(recipe.onnx).stem,
+        "backend": builder.backend,
+        "backend_version": identity.get("version", "unknown"),
+        "device": identity.get("device", "unknown"),
+        "precision": recipe.precision.value,
+        "sparsity": recipe.sparsity.value,
+        "target": recipe.target.device.value,
+        "onnx_path": str(recipe.onnx),
+        "onnx_sha256": sha256_bytes(request.onnx_bytes),
+        "plan_sha256": sha256_bytes(plan),
+        "plan_bytes": len(plan),
+        "labels": labels,
+        "metadata": metadata,
+        "build_seconds": round(time.perf_counter() - started, 4),
+        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": {"edge_runtime": __version__, "python": platform.python_version(),
+                     **{k: v for k, v in identity.items() if k != "device"}},
+        "recipe": recipe.model_dump(mode="json"),
+    }
+
+
+def _labels_from_metadata(metadata: Mapping[str, str]) -> list[str]:
+    import json
+
+    raw = metadata.get("labels")
+    if not raw:
+        return []
+    try:
+        labels = json.loads(raw)
+    except json.JSONDecodeError:
+        return [s.strip() for s in raw.split(",") if s.strip()]
+    return [str(label) for label in labels] if isinstance(labels, list) else []
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    artifact: Artifact
+    cache_hit: bool
+    seconds: float
+
+
+class BuildEngine:
+    """Loader: recipe -> cached, verified artifact; builds only on a cache miss."""
+
+    def __init__(self, recipe: EngineRecipe, builder: EngineBuilder, cache: EngineCache,
+                 *, force: bool = False, progress: Progress | None = None) -> None:
+        self.recipe = recipe
+        self.builder = builder
+        self.cache = cache
+        self.force = force
+        self.progress = progress
+
+    def request(self) -> BuildRequest:
+        onnx_bytes = Path(self.recipe.onnx).read_bytes()
+        model = load_model(onnx_bytes)
+        given = {name: profile.optimal for name, profile in self.recipe.inputs.items()}
+        try:
+            shapes = resolve_input_shapes(model, given, batch=1)
+        except UnresolvedShapeError as exc:
+            raise UserError(
+                f"input '{exc.input_name}' of {Path(self.recipe.onnx).name} has dynamic "
+                f"dimensions {exc.dims}; give inputs.{exc.input_name}.shape (or min/opt/max) "
+                "in the recipe", key="inputs") from None
+        unknown = set(given) - set(shapes)
+        if unknown:
+            raise UserError(f"the model has no input named {sorted(unknown)} (its inputs: "
+                            f"{sorted(shapes)})", key="inputs")
+        key = cache_key({
+            "onnx": sha256_bytes(onnx_bytes),
+            "recipe": self.recipe.model_dump(mode="json", exclude={"name", "onnx"}),
+            "backend": self.builder.backend,
+            "identity": self.builder.identity(),
+            "shapes": shapes,
+            "edge_runtime": __version__,
+        })
+        return BuildRequest(self.recipe, onnx_bytes, model, shapes, key)
+
+    def __call__(self) -> BuildResult:
+        started = time.perf_counter()
+        request = self.request()
+        if not self.force:
+            cached = self.cache.load(request.key)
+            if cached is not None:
+                return BuildResult(cached, True, time.perf_counter() - started)
+        artifact = self.builder.build(request, self.progress)
+        self.cache.store(artifact)
+        return BuildResult(artifact, False, time.perf_counter() - started)
+
+
+class RunnerError(RuntimeError):
+    """A runner was misused (inactive, wrong inputs): a bug in the caller."""
+
+
+class BaseRunner(ABC):
+    """Runs one engine. Subclasses fill the ``*_impl`` methods."""
+
+    def __init__(self, artifact: Artifact, lane: str) -> None:
+        self.artifact = artifact
+        self.lane = lane
+        self.is_active = False
+        self.inference_count = 0
+        #: Seconds the last inference occupied its lane: modelled on the simulated Jetson,
+        #: measured on real backends. The simulated clock advances by this.
+        self.last_device_time_s = 0.0
+        #: Wall seconds the last ``infer`` call took.
+        self.last_wall_time_s = 0.0
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.artifact.manifest
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    def input_specs(self) -> list[TensorSpec]:
+        return list(self.manifest.inputs)
+
+    def output_specs(self) -> list[TensorSpec]:
+        return list(self.manifest.outputs)
+
+    def activate(self) -> None:
+        if self.is_active:
+            return
+        self.activate_impl()
+        self.is_active = True
+
+    def deactivate(self) -> None:
+        if not self.is_active:
+            return
+        try:
+            self.deactivate_impl()
+        finally:
+            self.is_active = False
+
+    def __enter__(self) -> BaseRunner:
+        self.activate()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.deactivate()
+
+    def infer(self, feed: Feed) -> Outputs:
+        if not self.is_active:
+            raise RunnerError(f"runner {self.name} is not active; call activate() first")
+        self._check_feed(feed)
+        started = time.perf_counter()
+        outputs = self.infer_impl(feed)
+        self.last_wall_time_s = time.perf_counter() - started
+        self.inference_count += 1
+        return outputs
+
+    def _check_feed(self, feed: Feed) -> None:
+        expected = {spec.name: spec for spec in self.manifest.inputs}
+        if set(feed) != set(expected):
+            raise RunnerError(f"{self.name} takes inputs {sorted(expected)}, got {sorted(feed)}")
+        for name, array in feed.items():
+            spec = expected[name]
+            if array.dtype != spec.numpy_dtype:
+                raise RunnerError(f"{self.name}: input '{name}' must be {spec.dtype}, "
+                                  f"got {array.dtype}")
+            if len(array.shape) != len(spec.shape) or any(
+                    isinstance(d, int) and d != s for d, s in zip(spec.shape, array.shape,
+                                                                  strict=True)):
+                raise RunnerError(f"{self.name}: input '{name}' must have shape {spec.shape}, "
+                                  f"got {list(array.shape)}")
+
+    @abstractmethod
+    def activate_impl(self) -> None: ...
+
+    @abstractmethod
+    def infer_impl(self, feed: Feed) -> Outputs: ...
+
+    def deactivate_impl(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (default: nothing to release)."""

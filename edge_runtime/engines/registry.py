@@ -1,0 +1,83 @@
+"""Backend choice: which builder builds and which runner runs, by name.
+
+Backend modules are imported only when chosen, so TensorRT (or onnxruntime) is never loaded
+by a run that does not use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from edge_runtime.config.recipe import BackendName, EngineRecipe, MockOutputs
+from edge_runtime.engines.artifact import Artifact
+from edge_runtime.engines.base import BaseRunner, BuildEngine, BuildResult, EngineBuilder, Progress
+from edge_runtime.engines.cache import EngineCache
+from edge_runtime.errors import UserError
+from edge_runtime.sim.jetson import SimulatedJetson
+
+
+@dataclass
+class EngineContext:
+    """What backends need from outside: the cache, the simulated device (mock backend) and
+    whether runners keep real time (wall clock) or only report it (simulated clock)."""
+
+    cache: EngineCache = field(default_factory=EngineCache)
+    device: SimulatedJetson | None = None
+    realtime: bool = True
+    cpu_threads: int | None = None
+
+
+def resolve_backend(requested: BackendName | str | None, recipe: EngineRecipe) -> BackendName:
+    """The override if given, else the recipe's; ``auto`` is TensorRT when importable, else
+    the simulated Jetson."""
+    name = BackendName(requested) if requested is not None else recipe.backend
+    if name is not BackendName.AUTO:
+        return name
+    from edge_runtime.engines.backends.tensorrt import tensorrt_version
+
+    return BackendName.TENSORRT if tensorrt_version() is not None else BackendName.MOCK
+
+
+def make_builder(backend: BackendName, context: EngineContext) -> EngineBuilder:
+    if backend is BackendName.MOCK:
+        from edge_runtime.engines.backends.mock import MockBuilder
+
+        return MockBuilder(_device(context))
+    if backend is BackendName.ONNXRUNTIME:
+        from edge_runtime.engines.backends.onnxrt import OnnxRuntimeBuilder
+
+        return OnnxRuntimeBuilder()
+    if backend is BackendName.TENSORRT:
+        from edge_runtime.engines.backends.tensorrt import TensorRTBuilder
+
+        return TensorRTBuilder()
+    raise ValueError(f"unresolved backend {backend}")
+
+
+def build_engine(recipe: EngineRecipe, backend: BackendName, context: EngineContext, *,
+                 force: bool = False, progress: Progress | None = None) -> BuildResult:
+    """Build (or fetch from the cache) the engine for ``recipe`` on ``backend``."""
+    builder = make_builder(backend, context)
+    return BuildEngine(recipe, builder, context.cache, force=force, progress=progress)()
+
+
+def make_runner(artifact: Artifact, context: EngineContext,
+                mock_outputs: MockOutputs | None = None) -> BaseRunner:
+    """The runner for an artifact, by the backend that built it."""
+    backend = artifact.manifest.backend
+    if backend == BackendName.MOCK.value:
+        from edge_runtime.engines.backends.mock import MockRunner
+
+        return MockRunner(artifact, _device(context), realtime=context.realtime,
+                          outputs=mock_outputs, cpu_threads=context.cpu_threads or 1)
+    if backend == BackendName.ONNXRUNTIME.value:
+        from edge_runtime.engines.backends.onnxrt import OnnxRuntimeRunner
+
+        return OnnxRuntimeRunner(artifact, threads=context.cpu_threads)
+    raise UserError(f"no runner for backend '{backend}' in this version")
+
+
+def _device(context: EngineContext) -> SimulatedJetson:
+    if context.device is None:
+        raise ValueError("the mock backend needs a simulated device in the engine context")
+    return context.device

@@ -1,0 +1,189 @@
+"""Frame sources: a synthetic camera, a directory of images, an .npy/.npz file.
+
+A source answers one question, "what is the newest frame at time t?". It never queues: a
+camera that is read late simply hands out a newer frame, and the frames in between were never
+seen (a real camera driver overwrites its ring buffer the same way). A source with no rate of
+its own (files) hands out the next frame on each read.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from edge_runtime.config.pipeline import (
+    ImageDirSource,
+    NumpySource,
+    SourceConfig,
+    SyntheticCameraSource,
+)
+from edge_runtime.errors import MissingDependencyError, UserError
+from edge_runtime.synthetic import SceneGenerator, SceneObject
+
+Truth = tuple[SceneObject, ...] | int | None
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One captured frame (H x W x 3 uint8) with its capture time and ground truth, if known."""
+
+    index: int
+    image: npt.NDArray[np.uint8]
+    capture_time: float
+    truth: Truth = None
+
+
+class Source(Protocol):
+    #: Native frame rate, or None for sources read on demand.
+    rate_hz: float | None
+
+    def read(self, now: float) -> Frame | None:
+        """The newest frame at ``now``; None when a finite source is exhausted."""
+
+    def close(self) -> None: ...
+
+
+class SyntheticCamera:
+    """Renders the synthetic world at ``fps``; frame k is exposed at k / fps."""
+
+    def __init__(self, config: SyntheticCameraSource) -> None:
+        self.rate_hz: float | None = config.fps
+        self.generator = SceneGenerator(config.width, config.height, config.scene, config.seed,
+                                        config.max_objects, config.noise)
+        self._last: Frame | None = None
+
+    def read(self, now: float) -> Frame:
+        assert self.rate_hz is not None
+        index = max(math.floor(now * self.rate_hz + 1e-9), 0)
+        if self._last is not None and self._last.index == index:
+            return self._last
+        scene = self.generator.render(index)
+        self._last = Frame(index, scene.image, index / self.rate_hz, scene.objects)
+        return self._last
+
+    def close(self) -> None:
+        self._last = None
+
+
+class _SequenceSource:
+    """Frames from an indexable collection, on demand or at a fixed rate."""
+
+    def __init__(self, count: int, fps: float | None, loop: bool) -> None:
+        self.rate_hz = fps
+        self.count = count
+        self.loop = loop
+        self._next = 0
+
+    def _frame(self, index: int, now: float) -> Frame:
+        raise NotImplementedError
+
+    def read(self, now: float) -> Frame | None:
+        if self.rate_hz is not None:
+            position = max(math.floor(now * self.rate_hz + 1e-9), 0)
+            capture = position / self.rate_hz
+        else:
+            position, capture = self._next, now
+            self._next += 1
+        if position >= self.count and not self.loop:
+            return None
+        return self._frame(position, capture)
+
+    def close(self) -> None:
+        pass
+
+
+def _as_rgb(image: npt.NDArray[np.generic], where: str) -> npt.NDArray[np.uint8]:
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
+        raise UserError(f"{where}: expected an H x W x C image, got shape {list(array.shape)}")
+    if array.shape[2] == 1:
+        array = np.repeat(array, 3, axis=2)
+    if array.dtype != np.uint8:
+        if np.issubdtype(array.dtype, np.floating) and float(array.max(initial=0)) <= 1.0:
+            array = array * 255.0
+        array = np.clip(array, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(array[..., :3])
+
+
+class NumpyFileSource(_SequenceSource):
+    """Frames from an N x H x W x C array in an .npy, or one array of an .npz."""
+
+    def __init__(self, config: NumpySource) -> None:
+        path = config.path
+        if not path.is_file():
+            raise UserError(f"numpy source file not found: {path}", key="source.path")
+        labels: npt.NDArray[np.int64] | None = None
+        if path.suffix == ".npz":
+            archive = np.load(path)
+            key = config.key or archive.files[0]
+            if key not in archive.files:
+                raise UserError(f"{path} has no array '{key}' (it has {archive.files})",
+                                key="source.key")
+            frames = archive[key]
+            if config.labels_key is not None:
+                if config.labels_key not in archive.files:
+                    raise UserError(f"{path} has no array '{config.labels_key}'",
+                                    key="source.labels_key")
+                labels = np.asarray(archive[config.labels_key]).astype(np.int64).reshape(-1)
+        else:
+            frames = np.load(path, mmap_mode="r")
+        if frames.ndim not in (3, 4):
+            raise UserError(f"{path}: expected N x H x W (x C) frames, got shape "
+                            f"{list(frames.shape)}", key="source.path")
+        super().__init__(len(frames), config.fps, config.loop)
+        self.frames = frames
+        self.labels = labels
+        self.path = path
+
+    def _frame(self, index: int, now: float) -> Frame:
+        position = index % self.count
+        truth = int(self.labels[position]) if self.labels is not None else None
+        return Frame(index, _as_rgb(self.frames[position], str(self.path)), now, truth)
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".npy")
+
+
+class ImageDirectorySource(_SequenceSource):
+    """Images in name order (.npy always; PNG/JPEG/BMP when Pillow is installed)."""
+
+    def __init__(self, config: ImageDirSource) -> None:
+        if not config.path.is_dir():
+            raise UserError(f"image directory not found: {config.path}", key="source.path")
+        self.files = sorted(p for p in config.path.iterdir()
+                            if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.files:
+            raise UserError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {config.path}",
+                            key="source.path")
+        super().__init__(len(self.files), config.fps, config.loop)
+
+    def _frame(self, index: int, now: float) -> Frame:
+        path = self.files[index % self.count]
+        return Frame(index, _as_rgb(_read_image(path), str(path)), now)
+
+
+def _read_image(path: Path) -> npt.NDArray[np.generic]:
+    if path.suffix.lower() == ".npy":
+        return np.asarray(np.load(path))
+    try:
+        from PIL import Image  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        raise MissingDependencyError("Pillow (to read PNG/JPEG)", "images") from None
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def open_source(config: SourceConfig) -> Source:
+    """The source a pipeline's config describes."""
+    if isinstance(config, SyntheticCameraSource):
+        return SyntheticCamera(config)
+    if isinstance(config, NumpySource):
+        return NumpyFileSource(config)
+    return ImageDirectorySource(config)

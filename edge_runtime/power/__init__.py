@@ -1,0 +1,1 @@
+"""Power: power profiles, nvpmodel, and the power manager."""

@@ -1,0 +1,1 @@
+"""The runtime: a pipeline set, its engines and the scheduler, on the wall or a simulated clock."""

@@ -1,0 +1,190 @@
+"""Run metrics, per pipeline and per power mode: frames, Hz, latency percentiles, deadline
+misses, drops, accuracy; and per mode, lane utilisation and estimated watts.
+
+A frame counts in the mode that was in effect when its output left the pipeline (a drop: when it
+was dropped). Written from the loop and the output thread, read by the live display: one lock.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edge_runtime.pipelines.postprocess import Classification, Detections, Result
+from edge_runtime.pipelines.scoring import MeanAveragePrecision, TopOneScore
+from edge_runtime.pipelines.sources import Truth
+
+#: Latencies kept per pipeline and mode for percentiles (reservoir sampling beyond this).
+RESERVOIR = 50_000
+
+
+@dataclass
+class LatencyReservoir:
+    """A uniform sample of latencies, bounded in memory however long the run."""
+
+    values: list[float] = field(default_factory=list)
+    seen: int = 0
+    _rng: random.Random = field(default_factory=lambda: random.Random(0))
+
+    def add(self, value: float) -> None:
+        self.seen += 1
+        if len(self.values) < RESERVOIR:
+            self.values.append(value)
+            return
+        slot = self._rng.randrange(self.seen)
+        if slot < RESERVOIR:
+            self.values[slot] = value
+
+    def percentile(self, q: float) -> float | None:
+        return float(np.percentile(self.values, q)) if self.values else None
+
+
+@dataclass
+class PipelineModeStats:
+    frames: int = 0
+    drops: int = 0
+    deadline_misses: int = 0
+    latency: LatencyReservoir = field(default_factory=LatencyReservoir)
+    top1: TopOneScore = field(default_factory=TopOneScore)
+    map50: MeanAveragePrecision = field(default_factory=MeanAveragePrecision)
+
+    def accuracy(self) -> tuple[str, float] | None:
+        if self.top1.total:
+            value = self.top1.value
+            return ("top1", value) if value is not None else None
+        if self.map50.frames:
+            value = self.map50.value
+            return ("map50", value if value is not None else 0.0)
+        return None
+
+
+@dataclass
+class ModeSpan:
+    label: str
+    start: float
+    end: float | None = None
+
+
+class RunMetrics:
+    """Thread-safe accumulation of everything a run reports."""
+
+    def __init__(self, pipelines: list[str], lanes: list[str]) -> None:
+        self._lock = threading.Lock()
+        self.pipelines = pipelines
+        self.lanes = lanes
+        self._stats: dict[tuple[str, str], PipelineModeStats] = {}
+        self._busy: dict[tuple[str, str], float] = {}
+        self._spans: list[ModeSpan] = []
+        self._recent: dict[str, list[float]] = {p: [] for p in pipelines}
+
+    # --- recording ---------------------------------------------------------------------------
+
+    def mode_changed(self, label: str, now: float) -> None:
+        with self._lock:
+            if self._spans and self._spans[-1].end is None:
+                self._spans[-1].end = now
+            self._spans.append(ModeSpan(label, now))
+
+    def current_mode(self) -> str:
+        with self._lock:
+            return self._spans[-1].label if self._spans else "?"
+
+    def _entry(self, pipeline: str) -> PipelineModeStats:
+        key = (pipeline, self._spans[-1].label if self._spans else "?")
+        if key not in self._stats:
+            self._stats[key] = PipelineModeStats()
+        return self._stats[key]
+
+    def output(self, pipeline: str, latency_s: float, missed: bool, done_at: float,
+               result: Result | None, truth: Truth) -> None:
+        with self._lock:
+            entry = self._entry(pipeline)
+            entry.frames += 1
+            entry.deadline_misses += int(missed)
+            entry.latency.add(latency_s)
+            recent = self._recent[pipeline]
+            recent.append(done_at)
+            if len(recent) > 256:
+                del recent[:128]
+            if isinstance(result, Classification) and isinstance(truth, int):
+                entry.top1.add(result, truth)
+            elif isinstance(result, Classification) and isinstance(truth, tuple) and truth:
+                entry.top1.add(result, truth[0].class_id)
+            elif isinstance(result, Detections) and isinstance(truth, tuple):
+                entry.map50.add(result, truth)
+
+    def dropped(self, pipeline: str, count: int = 1) -> None:
+        with self._lock:
+            self._entry(pipeline).drops += count
+
+    def lane_busy(self, lane: str, seconds: float) -> None:
+        with self._lock:
+            key = (lane, self._spans[-1].label if self._spans else "?")
+            self._busy[key] = self._busy.get(key, 0.0) + seconds
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def mode_seconds(self, now: float) -> dict[str, float]:
+        seconds: dict[str, float] = {}
+        for span in self._spans:
+            end = span.end if span.end is not None else now
+            seconds[span.label] = seconds.get(span.label, 0.0) + max(end - span.start, 0.0)
+        return seconds
+
+    def utilisation(self, now: float) -> dict[str, dict[str, float]]:
+        """Busy share per lane, per mode."""
+        with self._lock:
+            seconds = self.mode_seconds(now)
+            return {mode: {lane: min(self._busy.get((lane, mode), 0.0) / span, 1.0)
+                           for lane in self.lanes} if span > 0 else {}
+                    for mode, span in seconds.items()}
+
+    def table(self, now: float) -> dict[str, dict[str, dict[str, Any]]]:
+        """pipeline -> mode -> the summary keys (frames, hz, p50_ms, p99_ms, ...)."""
+        with self._lock:
+            seconds = self.mode_seconds(now)
+            table: dict[str, dict[str, dict[str, Any]]] = {p: {} for p in self.pipelines}
+            for (pipeline, mode), stats in self._stats.items():
+                span = seconds.get(mode, 0.0)
+                row: dict[str, Any] = {
+                    "frames": stats.frames,
+                    "hz": round(stats.frames / span, 3) if span > 0 else 0.0,
+                    "p50_ms": _ms(stats.latency.percentile(50)),
+                    "p99_ms": _ms(stats.latency.percentile(99)),
+                    "deadline_misses": stats.deadline_misses,
+                    "drops": stats.drops,
+                }
+                accuracy = stats.accuracy()
+                if accuracy is not None:
+                    row["accuracy_metric"], row["accuracy"] = accuracy[0], round(accuracy[1], 4)
+                table[pipeline][mode] = row
+            return table
+
+    def recent_hz(self, pipeline: str, now: float, window_s: float = 2.0) -> float:
+        with self._lock:
+            stamps = [t for t in self._recent[pipeline] if t >= now - window_s]
+        elapsed = min(window_s, now) if now > 0 else 0.0
+        return len(stamps) / elapsed if elapsed > 0 else 0.0
+
+    def modes(self) -> list[str]:
+        with self._lock:
+            seen: list[str] = []
+            for span in self._spans:
+                if span.label not in seen:
+                    seen.append(span.label)
+            return seen
+
+
+def _ms(seconds: float | None) -> float | None:
+    return round(seconds * 1e3, 3) if seconds is not None else None
+
+
+def power_by_mode(utilisation: Mapping[str, Mapping[str, float]],
+                  watts_for: Callable[[str, Mapping[str, float]], float]) -> dict[str, float]:
+    """Estimated watts per mode from each mode's lane utilisation."""
+    return {mode: round(watts_for(mode, util), 3) for mode, util in utilisation.items()}

@@ -1,0 +1,96 @@
+"""What a run reports: a live snapshot while it runs, and the summary it ends with.
+
+The summary's JSON shape is a contract (tests and the demo read it):
+``pipelines[name][mode]`` holds ``frames, hz, p50_ms, p99_ms, deadline_misses, drops`` (and
+``accuracy`` with ``accuracy_metric`` where outputs are real), ``modes[mode]`` holds ``watts``,
+``seconds`` and lane ``utilisation``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge_runtime.config.power import PowerProfile
+from edge_runtime.fileio import atomic_write_text
+from edge_runtime.scheduler.loop import Lateness
+
+Table = dict[str, dict[str, dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    pipeline: str
+    engine: str
+    backend: str
+    lane: str
+    precision: str
+    cache_hit: bool
+    build_seconds: float
+    key: str
+    real_outputs: bool
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """The state of a run at one instant, for the live display."""
+
+    now: float
+    duration_s: float
+    mode: str
+    table: Table
+    recent_hz: dict[str, float]
+    utilisation: dict[str, dict[str, float]]
+    watts: dict[str, float]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    device: str
+    device_name: str
+    simulated_device: bool
+    clock: str
+    duration_s: float
+    modes: dict[str, dict[str, Any]]
+    pipelines: Table
+    engines: dict[str, dict[str, Any]]
+    loop_lateness_ms: dict[str, float]
+    host_overruns: dict[str, int]
+    power_switches: int
+    notes: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def write_json(self, path: Path) -> None:
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def summarise(*, device: PowerProfile, clock: str, duration_s: float, table: Table,
+              utilisation: dict[str, dict[str, float]], watts: dict[str, float],
+              mode_seconds: dict[str, float], engines: list[EngineInfo], lateness: Lateness,
+              host_overruns: dict[str, int], power_switches: int) -> RunSummary:
+    modes = {mode: {"seconds": round(seconds, 3), "watts": watts.get(mode),
+                    "utilisation": {k: round(v, 4) for k, v in utilisation.get(mode, {}).items()}}
+             for mode, seconds in mode_seconds.items()}
+    notes = ["watts are the simulated module's estimate from lane utilisation "
+             "(docs/simulator.md), not a measurement of this host"]
+    if any(e.backend == "mock" for e in engines):
+        notes.append("mock engines: latency is the simulated Jetson's, per power mode")
+    if any(e.backend != "mock" for e in engines):
+        notes.append("onnxruntime engines run on this host's CPU: power modes do not change "
+                     "their speed")
+    if any(host_overruns.values()):
+        notes.append("host_overruns counts inferences whose real outputs took this host longer "
+                     "than the simulated device time")
+    return RunSummary(
+        device=device.module, device_name=device.name, simulated_device=True, clock=clock,
+        duration_s=round(duration_s, 3), modes=modes, pipelines=table,
+        engines={e.pipeline: asdict(e) for e in engines},
+        loop_lateness_ms={"mean": round(lateness.mean_s * 1e3, 3),
+                          "worst": round(lateness.worst_s * 1e3, 3)},
+        host_overruns=host_overruns, power_switches=power_switches, notes=notes,
+    )

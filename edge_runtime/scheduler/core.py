@@ -1,0 +1,220 @@
+"""The scheduling policy: which waiting frame runs next on which lane.
+
+Rules. Everything that affects a scheduling decision lives in this module, and nothing else does:
+
+1. A *lane* is an accelerator (gpu, dla0, dla1, cpu). It runs at most one job at a time, to
+   completion: a GPU or DLA inference cannot be pre-empted once enqueued.
+2. A job runs on the lane its pipeline's engine was built for; lanes are never substituted.
+3. A pipeline has at most ``queue_depth`` jobs waiting. A new frame that finds the queue full
+   replaces the *oldest* waiting frame, which is dropped and counted: a robot wants the newest
+   view of the world, and a source must never queue without bound.
+4. A pipeline has at most one job running, so its outputs leave in capture order.
+5. An idle lane takes the eligible waiting job with the smallest key
+   ``(priority class, absolute deadline, sequence)``: a higher class always goes first (critical
+   before high before normal before best effort); within a class, the earliest deadline goes
+   first (EDF; no deadline counts as infinitely late); ties go to the earlier submission. The
+   sequence number makes every decision repeatable.
+6. A frame that replaces waiting frames inherits the urgency (deadline and sequence) of the
+   oldest frame it replaced: the pipeline has been waiting since then, and without this a
+   pipeline whose frames keep being replaced would never win a tie against an equal one.
+7. The core is told the time; it never reads a clock, sleeps, starts a thread or touches a
+   device. The same code runs on the wall clock and on a simulated one.
+
+Job states and their legal transitions are the table ``TRANSITIONS``; an illegal event raises
+:class:`SchedulerError` and changes nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import itertools
+import math
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class JobState(enum.Enum):
+    WAITING = "waiting"
+    RUNNING = "running"
+    DONE = "done"
+    DROPPED = "dropped"
+
+
+class Event(enum.Enum):
+    DISPATCH = "dispatch"
+    COMPLETE = "complete"
+    DROP = "drop"
+
+
+TRANSITIONS: dict[tuple[JobState, Event], JobState] = {
+    (JobState.WAITING, Event.DISPATCH): JobState.RUNNING,
+    (JobState.WAITING, Event.DROP): JobState.DROPPED,
+    (JobState.RUNNING, Event.COMPLETE): JobState.DONE,
+}
+
+
+class SchedulerError(RuntimeError):
+    """An event the rules do not allow (a bug in the caller, not a user mistake)."""
+
+
+@dataclass
+class Job:
+    """One frame of one pipeline on its way through an engine."""
+
+    pipeline: str
+    frame_index: int
+    lane: str
+    priority: int
+    release: float
+    deadline: float | None
+    seq: int
+    payload: Any = None
+    state: JobState = JobState.WAITING
+    started: float | None = None
+    finished: float | None = None
+    #: Ordering deadline and sequence (rule 6): inherited from replaced frames.
+    urgency: tuple[float, int] | None = None
+
+    @property
+    def key(self) -> tuple[int, float, int]:
+        if self.urgency is not None:
+            return (self.priority, *self.urgency)
+        return (self.priority, self.deadline if self.deadline is not None else math.inf,
+                self.seq)
+
+    def apply(self, event: Event) -> None:
+        try:
+            self.state = TRANSITIONS[(self.state, event)]
+        except KeyError:
+            raise SchedulerError(f"{event.value} is not allowed for a {self.state.value} job "
+                                 f"({self.pipeline} frame {self.frame_index})") from None
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """What the policy knows of a pipeline."""
+
+    name: str
+    lane: str
+    priority: int
+    deadline_s: float | None
+    queue_depth: int = 1
+
+
+@dataclass
+class _PipelineState:
+    spec: PipelineSpec
+    waiting: deque[Job] = field(default_factory=deque)
+    running: Job | None = None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """Result of :meth:`Scheduler.submit`: the new job and any job it displaced."""
+
+    job: Job
+    dropped: tuple[Job, ...]
+
+
+class Scheduler:
+    """The decision core (see the module rules)."""
+
+    def __init__(self, lanes: Iterable[str]) -> None:
+        self._lanes: dict[str, Job | None] = dict.fromkeys(lanes)
+        self._pipelines: dict[str, _PipelineState] = {}
+        self._seq = itertools.count()
+
+    # --- configuration ---------------------------------------------------------------------
+
+    def add_pipeline(self, spec: PipelineSpec) -> None:
+        if spec.name in self._pipelines:
+            raise SchedulerError(f"pipeline {spec.name} is already registered")
+        if spec.lane not in self._lanes:
+            raise SchedulerError(f"pipeline {spec.name} needs lane {spec.lane}, which this "
+                                 f"scheduler does not have ({sorted(self._lanes)})")
+        if spec.queue_depth < 1:
+            raise SchedulerError("queue_depth must be at least 1")
+        self._pipelines[spec.name] = _PipelineState(spec)
+
+    @property
+    def lanes(self) -> list[str]:
+        return list(self._lanes)
+
+    # --- events ----------------------------------------------------------------------------
+
+    def submit(self, pipeline: str, frame_index: int, release: float, now: float,
+               payload: Any = None) -> Submitted:
+        """A frame captured at ``release`` is ready for ``pipeline`` at ``now``."""
+        state = self._state(pipeline)
+        spec = state.spec
+        deadline = release + spec.deadline_s if spec.deadline_s is not None else None
+        job = Job(pipeline, frame_index, spec.lane, spec.priority, release, deadline,
+                  next(self._seq), payload)
+        dropped: list[Job] = []
+        while len(state.waiting) >= spec.queue_depth:
+            stale = state.waiting.popleft()
+            stale.apply(Event.DROP)
+            stale.finished = now
+            dropped.append(stale)
+        if dropped:
+            oldest = dropped[0].key
+            job.urgency = (oldest[1], oldest[2])
+        state.waiting.append(job)
+        return Submitted(job, tuple(dropped))
+
+    def decide(self, now: float) -> list[Job]:
+        """Start jobs on idle lanes; returns the jobs dispatched (now RUNNING)."""
+        ready: dict[str, list[tuple[tuple[int, float, int], Job]]] = {}
+        for state in self._pipelines.values():
+            if state.running is None and state.waiting:
+                job = state.waiting[0]
+                ready.setdefault(job.lane, []).append((job.key, job))
+        dispatched = []
+        for lane, candidates in ready.items():
+            if self._lanes[lane] is not None:
+                continue
+            _, job = heapq.nsmallest(1, candidates)[0]
+            state = self._pipelines[job.pipeline]
+            state.waiting.popleft()
+            job.apply(Event.DISPATCH)
+            job.started = now
+            state.running = job
+            self._lanes[lane] = job
+            dispatched.append(job)
+        return dispatched
+
+    def complete(self, job: Job, now: float) -> None:
+        """``job`` finished on its lane at ``now``."""
+        if self._lanes.get(job.lane) is not job:
+            raise SchedulerError(f"{job.pipeline} frame {job.frame_index} is not running on "
+                                 f"{job.lane}")
+        job.apply(Event.COMPLETE)
+        job.finished = now
+        self._lanes[job.lane] = None
+        self._pipelines[job.pipeline].running = None
+
+    # --- queries ---------------------------------------------------------------------------
+
+    def waiting(self, pipeline: str) -> int:
+        return len(self._state(pipeline).waiting)
+
+    def running(self, lane: str) -> Job | None:
+        return self._lanes[lane]
+
+    def is_busy(self, pipeline: str) -> bool:
+        state = self._state(pipeline)
+        return state.running is not None or bool(state.waiting)
+
+    def idle(self) -> bool:
+        """No job waiting or running anywhere."""
+        return all(job is None for job in self._lanes.values()) and not any(
+            s.waiting for s in self._pipelines.values())
+
+    def _state(self, pipeline: str) -> _PipelineState:
+        try:
+            return self._pipelines[pipeline]
+        except KeyError:
+            raise SchedulerError(f"unknown pipeline {pipeline}") from None

@@ -1,0 +1,182 @@
+"""The scheduling rules, one test per rule, with plain numbers for time."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_runtime.scheduler.core import (
+    TRANSITIONS,
+    Event,
+    Job,
+    JobState,
+    PipelineSpec,
+    Scheduler,
+    SchedulerError,
+)
+
+CRITICAL, HIGH, NORMAL, BEST_EFFORT = range(4)
+
+
+def make(*specs: PipelineSpec, lanes: tuple[str, ...] = ("gpu", "dla0")) -> Scheduler:
+    scheduler = Scheduler(lanes)
+    for spec in specs:
+        scheduler.add_pipeline(spec)
+    return scheduler
+
+
+def test_idle_lane_takes_the_higher_priority_class_first() -> None:
+    s = make(PipelineSpec("nav", "gpu", BEST_EFFORT, None), PipelineSpec("det", "gpu", CRITICAL,
+                                                                          0.033))
+    s.submit("nav", 0, release=0.0, now=0.0)
+    s.submit("det", 0, release=0.001, now=0.001)
+    (job,) = s.decide(now=0.001)
+    assert job.pipeline == "det"
+
+
+def test_earliest_deadline_first_within_a_class() -> None:
+    s = make(PipelineSpec("a", "gpu", HIGH, 0.100), PipelineSpec("b", "gpu", HIGH, 0.020))
+    s.submit("a", 0, release=0.0, now=0.0)
+    s.submit("b", 0, release=0.010, now=0.010)  # deadline 0.030 < 0.100
+    (job,) = s.decide(now=0.010)
+    assert job.pipeline == "b"
+
+
+def test_no_deadline_sorts_after_any_deadline_and_ties_go_to_the_earlier_submission() -> None:
+    s = make(PipelineSpec("free", "gpu", NORMAL, None), PipelineSpec("due", "gpu", NORMAL, 5.0),
+             PipelineSpec("free2", "gpu", NORMAL, None))
+    s.submit("free", 0, 0.0, 0.0)
+    s.submit("free2", 0, 0.0, 0.0)
+    s.submit("due", 0, 0.0, 0.0)
+    order = []
+    for t in range(3):
+        (job,) = s.decide(now=float(t))
+        order.append(job.pipeline)
+        s.complete(job, now=t + 0.5)
+    assert order == ["due", "free", "free2"]
+
+
+def test_a_new_frame_replaces_the_oldest_waiting_one_and_counts_a_drop() -> None:
+    s = make(PipelineSpec("cam", "gpu", NORMAL, None, queue_depth=1))
+    first = s.submit("cam", 0, 0.0, 0.0)
+    assert first.dropped == ()
+    second = s.submit("cam", 1, 0.033, 0.033)
+    assert [j.frame_index for j in second.dropped] == [0]
+    assert second.dropped[0].state is JobState.DROPPED
+    assert s.waiting("cam") == 1
+    (job,) = s.decide(now=0.04)
+    assert job.frame_index == 1
+
+
+def test_queue_depth_bounds_waiting_frames() -> None:
+    s = make(PipelineSpec("cam", "gpu", NORMAL, None, queue_depth=3))
+    drops = [len(s.submit("cam", i, i * 0.1, i * 0.1).dropped) for i in range(5)]
+    assert drops == [0, 0, 0, 1, 1]
+    assert s.waiting("cam") == 3
+
+
+def test_lanes_are_not_preempted_and_work_in_parallel() -> None:
+    s = make(PipelineSpec("be", "gpu", BEST_EFFORT, None), PipelineSpec("crit", "gpu", CRITICAL,
+                                                                         0.01),
+             PipelineSpec("dla", "dla0", NORMAL, None))
+    s.submit("be", 0, 0.0, 0.0)
+    (running,) = s.decide(0.0)
+    s.submit("crit", 0, 0.001, 0.001)
+    s.submit("dla", 0, 0.001, 0.001)
+    dispatched = s.decide(0.001)
+    assert [j.pipeline for j in dispatched] == ["dla"]  # gpu still busy with the best-effort job
+    assert s.running("gpu") is running
+    s.complete(running, 0.005)
+    (job,) = s.decide(0.005)
+    assert job.pipeline == "crit"
+
+
+def test_a_pipeline_has_one_job_running_so_outputs_stay_in_order() -> None:
+    s = make(PipelineSpec("cam", "gpu", NORMAL, None, queue_depth=2), lanes=("gpu",))
+    s.submit("cam", 0, 0.0, 0.0)
+    s.submit("cam", 1, 0.1, 0.1)
+    assert len(s.decide(0.1)) == 1
+    assert s.decide(0.1) == []
+
+
+def test_jobs_run_only_on_their_own_lane() -> None:
+    s = make(PipelineSpec("dla", "dla0", NORMAL, None))
+    s.submit("dla", 0, 0.0, 0.0)
+    (job,) = s.decide(0.0)
+    assert job.lane == "dla0"
+    assert s.running("gpu") is None
+
+
+def test_illegal_events_raise_and_change_nothing() -> None:
+    s = make(PipelineSpec("cam", "gpu", NORMAL, None))
+    submitted = s.submit("cam", 0, 0.0, 0.0)
+    with pytest.raises(SchedulerError):
+        s.complete(submitted.job, 0.1)  # never dispatched
+    assert submitted.job.state is JobState.WAITING
+    (job,) = s.decide(0.1)
+    s.complete(job, 0.2)
+    with pytest.raises(SchedulerError):
+        s.complete(job, 0.3)
+    assert job.state is JobState.DONE and job.finished == 0.2
+
+
+def test_the_transition_table_is_the_whole_state_machine() -> None:
+    job = Job("p", 0, "gpu", 0, 0.0, None, 0)
+    for state in JobState:
+        for event in Event:
+            job.state = state
+            if (state, event) in TRANSITIONS:
+                job.apply(event)
+                assert job.state is TRANSITIONS[(state, event)]
+            else:
+                with pytest.raises(SchedulerError):
+                    job.apply(event)
+                assert job.state is state
+
+
+def test_configuration_mistakes_are_refused() -> None:
+    s = make(PipelineSpec("a", "gpu", NORMAL, None))
+    with pytest.raises(SchedulerError):
+        s.add_pipeline(PipelineSpec("a", "gpu", NORMAL, None))
+    with pytest.raises(SchedulerError):
+        s.add_pipeline(PipelineSpec("b", "dla1", NORMAL, None))
+    with pytest.raises(SchedulerError):
+        s.submit("nope", 0, 0.0, 0.0)
+
+
+def test_identical_event_sequences_give_identical_decisions() -> None:
+    def trace() -> list[tuple[str, int, float]]:
+        s = make(PipelineSpec("a", "gpu", HIGH, 0.05), PipelineSpec("b", "gpu", HIGH, 0.05),
+                 PipelineSpec("c", "gpu", BEST_EFFORT, None))
+        out = []
+        running: Job | None = None
+        for step in range(40):
+            now = step * 0.01
+            for name in "abc":
+                s.submit(name, step, now, now)
+            if running is not None:
+                s.complete(running, now)
+            for job in s.decide(now):
+                running = job
+                out.append((job.pipeline, job.frame_index, now))
+        return out
+
+    assert trace() == trace()
+    served = [p for p, _, _ in trace()]
+    assert set(served) == {"a", "b"}  # best effort starves under overload, by design
+    assert abs(served.count("a") - served.count("b")) <= 1  # equals share the lane
+
+
+def test_a_replacing_frame_inherits_the_urgency_of_the_frame_it_replaced() -> None:
+    s = make(PipelineSpec("a", "gpu", HIGH, 0.05), PipelineSpec("b", "gpu", HIGH, 0.05),
+             lanes=("gpu",))
+    s.submit("a", 0, 0.0, 0.0)
+    s.submit("b", 0, 0.0, 0.0)
+    (first,) = s.decide(0.0)
+    assert first.pipeline == "a"
+    s.submit("a", 1, 0.01, 0.01)
+    replacing = s.submit("b", 1, 0.01, 0.01)  # replaces b's frame 0 (deadline 0.05)
+    assert replacing.job.deadline == pytest.approx(0.06)
+    assert replacing.job.key[1] == pytest.approx(0.05)
+    s.complete(first, 0.01)
+    (second,) = s.decide(0.01)
+    assert second.pipeline == "b"

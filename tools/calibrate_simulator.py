@@ -1,0 +1,188 @@
+"""Fit the simulated Jetson's Calibration to the published Orin figures, and report the errors.
+
+    python tools/calibrate_simulator.py              # fit, print coefficients + error table
+    python tools/calibrate_simulator.py --markdown   # docs table for the current defaults
+    python tools/calibrate_simulator.py --plot docs/img/simulator_calibration.png
+
+The fit is a weighted least squares on log(predicted / measured) over the figures of
+``edge_runtime.sim.calibration_report`` (each figure's ``weight``; weight 0 = check only), solved
+with a small Nelder-Mead in numpy (scipy is not a dependency): first the latency coefficients on
+the latency and throughput figures, then the power coefficients on the power and perf-per-watt
+figures with the latency fixed, then both together. Paste the printed values into
+``Calibration``'s defaults in ``edge_runtime/sim/device_model.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edge_runtime.sim.calibration_report import (  # noqa: E402
+    ReferenceResult,
+    calibration_report,
+    excluded_figures,
+    markdown_table,
+    render_plot,
+)
+from edge_runtime.sim.device_model import DEFAULT_CALIBRATION, Calibration  # noqa: E402
+
+#: Coefficients the fit moves, with their transform: "log" (positive) or "logit" (0..1).
+LATENCY_PARAMS = {
+    "gpu_peak_efficiency": "logit", "gpu_fill_macs_per_sm": "log",
+    "gpu_memory_efficiency": "logit", "gpu_layer_overhead_s": "log",
+    "gpu_inference_overhead_s": "log", "dla_peak_efficiency": "logit",
+    "dla_fill_macs": "log", "dla_memory_efficiency": "logit", "dla_layer_overhead_s": "log",
+    "dla_inference_overhead_s": "log",
+}
+POWER_PARAMS = {
+    "idle_w": "log", "idle_w_per_online_cpu": "log", "cpu_w_per_core_ghz": "log",
+    "gpu_leak_w_per_sm": "log", "gpu_w_per_sm_ghz": "log", "dla_w_per_ghz": "log",
+    "emc_w_per_ghz": "log", "min_voltage_ratio": "logit",
+}
+LATENCY_GROUPS = frozenset({"gpu", "dla", "gpu+dla"})
+POWER_GROUPS = frozenset({"power", "perf/W"})
+
+
+def _encode(value: float, kind: str) -> float:
+    return math.log(value) if kind == "log" else math.log(value / (1.0 - value))
+
+
+def _decode(value: float, kind: str) -> float:
+    return math.exp(value) if kind == "log" else 1.0 / (1.0 + math.exp(-value))
+
+
+def objective(calibration: Calibration, groups: frozenset[str]) -> float:
+    """Weighted sum of squared log errors over the fitted figures of ``groups``."""
+    total = 0.0
+    for result in calibration_report(calibration):
+        if result.weight and result.group in groups:
+            total += result.weight * math.log(result.predicted / result.measured) ** 2
+    return total
+
+
+def nelder_mead(f: Callable[[np.ndarray], float], x0: np.ndarray, step: float = 0.3,
+                iterations: int = 2000, tolerance: float = 1e-9) -> tuple[np.ndarray, float]:
+    """Minimise ``f`` from ``x0`` (adaptive coefficients of Gao & Han for higher dimensions)."""
+    n = len(x0)
+    alpha, gamma, rho, sigma = 1.0, 1.0 + 2.0 / n, 0.75 - 1.0 / (2 * n), 1.0 - 1.0 / n
+    simplex = np.vstack([x0] + [x0 + step * np.eye(n)[i] for i in range(n)])
+    values = np.array([f(x) for x in simplex])
+    for _ in range(iterations):
+        order = np.argsort(values)
+        simplex, values = simplex[order], values[order]
+        if values[-1] - values[0] < tolerance * (1.0 + abs(values[0])):
+            break
+        centroid = simplex[:-1].mean(axis=0)
+        reflected = centroid + alpha * (centroid - simplex[-1])
+        f_r = f(reflected)
+        if f_r < values[0]:
+            expanded = centroid + gamma * (reflected - centroid)
+            f_e = f(expanded)
+            simplex[-1], values[-1] = (expanded, f_e) if f_e < f_r else (reflected, f_r)
+        elif f_r < values[-2]:
+            simplex[-1], values[-1] = reflected, f_r
+        else:
+            outside = f_r < values[-1]
+            target = reflected if outside else simplex[-1]
+            contracted = centroid + rho * (target - centroid)
+            f_c = f(contracted)
+            if f_c < min(f_r, values[-1]):
+                simplex[-1], values[-1] = contracted, f_c
+            else:
+                simplex[1:] = simplex[0] + sigma * (simplex[1:] - simplex[0])
+                values[1:] = [f(x) for x in simplex[1:]]
+    best = int(np.argmin(values))
+    return simplex[best], float(values[best])
+
+
+def fit(start: Calibration, params: dict[str, str], groups: frozenset[str],
+        restarts: int = 3) -> Calibration:
+    """Nelder-Mead over ``params`` (restarted from its own best point) on ``groups``."""
+    names = list(params)
+
+    def build(x: Sequence[float]) -> Calibration:
+        return dataclasses.replace(start, **{n: _decode(v, params[n]) for n, v in zip(
+            names, x, strict=True)})
+
+    def f(x: np.ndarray) -> float:
+        try:
+            return objective(build(x), groups)
+        except (OverflowError, ZeroDivisionError, ValueError):
+            return math.inf
+
+    x = np.array([_encode(getattr(start, n), params[n]) for n in names])
+    best = math.inf
+    for attempt in range(restarts):
+        x, value = nelder_mead(f, x, step=0.4 / (attempt + 1))
+        print(f"  {'+'.join(sorted(groups))}: pass {attempt + 1}, objective {value:.5f}",
+              file=sys.stderr)
+        if best - value < 1e-6:
+            break
+        best = value
+    return build(x)
+
+
+def calibration_source(calibration: Calibration) -> str:
+    """The fitted coefficients as ``name: float = value`` lines for ``Calibration``."""
+    lines = []
+    for field in dataclasses.fields(Calibration):
+        if field.name in LATENCY_PARAMS or field.name in POWER_PARAMS:
+            lines.append(f"    {field.name}: float = {getattr(calibration, field.name):.4g}")
+    return "\n".join(lines)
+
+
+def error_table(results: list[ReferenceResult]) -> str:
+    rows = [f"{'error':>8} {'bound':>6} {'w':>4}  {'measured':>10} {'predicted':>10} "
+            f"{'unit':9} figure"]
+    for r in results:
+        flag = " " if r.within_bound else "!"
+        rows.append(f"{r.relative_error:+8.1%}{flag}{r.bound:5.0%} {r.weight:4g}  "
+                    f"{r.measured:10.4g} {r.predicted:10.4g} {r.unit:9} {r.figure}")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the docs table for the current defaults (no fit)")
+    parser.add_argument("--plot", metavar="PNG", help="write predicted vs published (no fit)")
+    args = parser.parse_args(argv)
+    if args.markdown or args.plot:
+        results = calibration_report()
+        if args.markdown:
+            print(markdown_table(results))
+            print()
+            print("Not predicted:")
+            print()
+            for excluded in excluded_figures():
+                print(f"- {excluded.figures} (`{excluded.source}`): {excluded.reason}")
+        if args.plot:
+            written = render_plot(results, args.plot)
+            print(f"wrote {written}" if written else "matplotlib is not installed",
+                  file=sys.stderr)
+        return 0
+
+    calibration = fit(DEFAULT_CALIBRATION, LATENCY_PARAMS, LATENCY_GROUPS)
+    calibration = fit(calibration, POWER_PARAMS, POWER_GROUPS)
+    calibration = fit(calibration, {**LATENCY_PARAMS, **POWER_PARAMS},
+                      LATENCY_GROUPS | POWER_GROUPS, restarts=2)
+    results = calibration_report(calibration)
+    print("# fitted coefficients (paste into Calibration in edge_runtime/sim/device_model.py)")
+    print(calibration_source(calibration))
+    print()
+    print(error_table(results))
+    outside = [r for r in results if not r.within_bound]
+    print(f"\n{len(results)} figures, {len(outside)} outside their bound")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
