@@ -34,37 +34,58 @@ from edge_runtime.sim.calibration_report import (  # noqa: E402
 )
 from edge_runtime.sim.device_model import DEFAULT_CALIBRATION, Calibration  # noqa: E402
 
-#: Coefficients the fit moves, with their transform: "log" (positive) or "logit" (0..1).
-LATENCY_PARAMS = {
-    "gpu_peak_efficiency": "logit", "gpu_fill_macs_per_sm": "log",
-    "gpu_memory_efficiency": "logit", "gpu_layer_overhead_s": "log",
-    "gpu_inference_overhead_s": "log", "dla_peak_efficiency": "logit",
-    "dla_fill_macs": "log", "dla_memory_efficiency": "logit", "dla_layer_overhead_s": "log",
-    "dla_inference_overhead_s": "log",
+#: Coefficients the fit moves, with their range: None = any positive value (fitted in log
+#: space), a number = between 0 and that number (fitted through a scaled logistic).
+LATENCY_PARAMS: dict[str, float | None] = {
+    "gpu_peak_efficiency": 1.0, "gpu_fill_macs_per_sm": None,
+    "gpu_memory_efficiency": 0.9, "gpu_reduction_depth": None, "gpu_layer_overhead_s": None,
+    "gpu_inference_overhead_s": None, "dla_peak_efficiency": 1.0, "dla_fill_macs": None,
+    "dla_memory_efficiency": 0.9, "dla_reduction_depth": None, "dla_layer_overhead_s": None,
+    "dla_inference_overhead_s": None,
 }
-POWER_PARAMS = {
-    "idle_w": "log", "idle_w_per_online_cpu": "log", "cpu_w_per_core_ghz": "log",
-    "gpu_leak_w_per_sm": "log", "gpu_w_per_sm_ghz": "log", "dla_w_per_ghz": "log",
-    "emc_w_per_ghz": "log", "min_voltage_ratio": "logit",
+POWER_PARAMS: dict[str, float | None] = {
+    "idle_w": None, "idle_w_per_online_cpu": None, "cpu_w_per_core_ghz": None,
+    "gpu_leak_w_per_sm": None, "gpu_w_per_sm_ghz": None, "dla_w_per_ghz": None,
+    "emc_w_per_ghz": None, "min_voltage_ratio": 1.0,
+}
+#: Weak priors (value, weight on the squared log deviation) for coefficients the figures barely
+#: constrain, so that the fit does not push them to 0 or infinity: a kernel launch inside a
+#: CUDA graph costs about 2 us; a layer needs some 0.5M MACs per SM (1M on the DLA) before
+#: it fills the machine; the tensor cores' INT8 MMA is 32 deep and the DLA's INT8 atomic
+#: channel count 64; an idle A78AE core draws roughly 0.15 W.
+PRIORS: dict[str, tuple[float, float]] = {
+    "gpu_layer_overhead_s": (2e-6, 0.02), "gpu_fill_macs_per_sm": (5e5, 0.02),
+    "dla_fill_macs": (1e6, 0.02),
+    "gpu_reduction_depth": (32.0, 0.05), "dla_reduction_depth": (64.0, 0.05),
+    "idle_w_per_online_cpu": (0.15, 0.02),
 }
 LATENCY_GROUPS = frozenset({"gpu", "dla", "gpu+dla"})
 POWER_GROUPS = frozenset({"power", "perf/W"})
 
 
-def _encode(value: float, kind: str) -> float:
-    return math.log(value) if kind == "log" else math.log(value / (1.0 - value))
+def _encode(value: float, top: float | None) -> float:
+    if top is None:
+        return math.log(value)
+    share = min(max(value / top, 1e-6), 1.0 - 1e-6)
+    return math.log(share / (1.0 - share))
 
 
-def _decode(value: float, kind: str) -> float:
-    return math.exp(value) if kind == "log" else 1.0 / (1.0 + math.exp(-value))
+def _decode(value: float, top: float | None) -> float:
+    return math.exp(value) if top is None else top / (1.0 + math.exp(-value))
 
 
-def objective(calibration: Calibration, groups: frozenset[str]) -> float:
-    """Weighted sum of squared log errors over the fitted figures of ``groups``."""
+def objective(calibration: Calibration, groups: frozenset[str],
+              params: Sequence[str] = ()) -> float:
+    """Weighted sum of squared log errors over the fitted figures of ``groups``, plus the
+    priors of ``params``."""
     total = 0.0
     for result in calibration_report(calibration):
         if result.weight and result.group in groups:
             total += result.weight * math.log(result.predicted / result.measured) ** 2
+    for name in params:
+        if name in PRIORS:
+            value, weight = PRIORS[name]
+            total += weight * math.log(getattr(calibration, name) / value) ** 2
     return total
 
 
@@ -103,7 +124,7 @@ def nelder_mead(f: Callable[[np.ndarray], float], x0: np.ndarray, step: float = 
     return simplex[best], float(values[best])
 
 
-def fit(start: Calibration, params: dict[str, str], groups: frozenset[str],
+def fit(start: Calibration, params: dict[str, float | None], groups: frozenset[str],
         restarts: int = 3) -> Calibration:
     """Nelder-Mead over ``params`` (restarted from its own best point) on ``groups``."""
     names = list(params)
@@ -114,7 +135,7 @@ def fit(start: Calibration, params: dict[str, str], groups: frozenset[str],
 
     def f(x: np.ndarray) -> float:
         try:
-            return objective(build(x), groups)
+            return objective(build(x), groups, names)
         except (OverflowError, ZeroDivisionError, ValueError):
             return math.inf
 

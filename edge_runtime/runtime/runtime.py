@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -80,7 +80,7 @@ class _RunState:
     ended_at: float | None = None
     error: BaseException | None = None
     stop_requested: bool = False
-    timers: list[Any] = field(default_factory=list)
+    dispatch_pending: bool = False
 
 
 class Runtime:
@@ -139,9 +139,11 @@ class Runtime:
         scheduler = Scheduler(lane_names)
         for name, pipeline in self.pipelines.items():
             cfg = pipeline.stages.config
+            rate = pipeline.stages.rate_hz
             scheduler.add_pipeline(PipelineSpec(
                 name, pipeline.stages.runner.lane, cfg.priority.rank,
-                cfg.deadline_ms / 1e3 if cfg.deadline_ms else None, cfg.queue_depth))
+                cfg.deadline_ms / 1e3 if cfg.deadline_ms else None, cfg.queue_depth,
+                1.0 / rate if rate else None))
         metrics = RunMetrics(list(self.pipelines), lane_names)
         state = _RunState(loop, scheduler, lanes,
                           ThreadedOutput() if realtime else InlineOutput(), metrics)
@@ -213,10 +215,20 @@ class Runtime:
             state.loop.call_at(tick / rate, self._tick, name)
         else:
             pipeline.waiting_for_dispatch = True
-        self._dispatch()
+        self._request_dispatch()
+
+    def _request_dispatch(self) -> None:
+        """Decide once every event of this instant has been handled: frames that arrive
+        together compete together (a best-effort frame must not grab the lane just because its
+        tick was handled a moment before a critical one)."""
+        state = self._require_state()
+        if not state.dispatch_pending:
+            state.dispatch_pending = True
+            state.loop.call_at(state.loop.now(), self._dispatch)
 
     def _dispatch(self) -> None:
         state = self._require_state()
+        state.dispatch_pending = False
         if state.ending:
             return
         for job in state.scheduler.decide(state.loop.now()):
@@ -246,7 +258,7 @@ class Runtime:
             if all(state.scheduler.running(lane) is None for lane in state.scheduler.lanes):
                 state.loop.stop()
         else:
-            self._dispatch()
+            self._request_dispatch()
 
     def _finish(self, job: Job, outputs: Outputs) -> None:
         """Decode, score, record and write one output (output thread, or inline)."""

@@ -17,7 +17,14 @@ Rules. Everything that affects a scheduling decision lives in this module, and n
 6. A frame that replaces waiting frames inherits the urgency (deadline and sequence) of the
    oldest frame it replaced: the pipeline has been waiting since then, and without this a
    pipeline whose frames keep being replaced would never win a tie against an equal one.
-7. The core is told the time; it never reads a clock, sleeps, starts a thread or touches a
+7. Deadline protection: an idle lane does not start a job whose expected run time would make
+   the next frame of a *higher-class* periodic pipeline on that lane miss its deadline (that
+   frame is due at its last release + period, and must start by its deadline minus its own
+   expected run time). It takes the next waiting job that does fit, or stays idle until the
+   protected frame arrives. Expected run times are learned from completions (an exponentially
+   weighted mean), so a pipeline that has not run yet is assumed to fit. A best-effort job that
+   never fits never runs: its frames are dropped and counted, which is what best effort means.
+8. The core is told the time; it never reads a clock, sleeps, starts a thread or touches a
    device. The same code runs on the wall clock and on a simulated one.
 
 Job states and their legal transitions are the table ``TRANSITIONS``; an illegal event raises
@@ -27,7 +34,6 @@ Job states and their legal transitions are the table ``TRANSITIONS``; an illegal
 from __future__ import annotations
 
 import enum
-import heapq
 import itertools
 import math
 from collections import deque
@@ -102,6 +108,11 @@ class PipelineSpec:
     priority: int
     deadline_s: float | None
     queue_depth: int = 1
+    period_s: float | None = None
+
+
+#: Weight of the newest run time in the expected run time (rule 7).
+ESTIMATE_WEIGHT = 0.2
 
 
 @dataclass
@@ -109,6 +120,24 @@ class _PipelineState:
     spec: PipelineSpec
     waiting: deque[Job] = field(default_factory=deque)
     running: Job | None = None
+    last_release: float | None = None
+    expected_run_s: float | None = None
+
+    def learn(self, run_s: float) -> None:
+        if self.expected_run_s is None:
+            self.expected_run_s = run_s
+        else:
+            self.expected_run_s += ESTIMATE_WEIGHT * (run_s - self.expected_run_s)
+
+    def latest_start(self) -> float | None:
+        """When this pipeline's next frame must start to meet its deadline (rule 7), if it is
+        periodic, has a deadline, and has no frame waiting or running now."""
+        spec = self.spec
+        if (spec.period_s is None or spec.deadline_s is None or self.last_release is None
+                or self.waiting or self.running is not None):
+            return None
+        return (self.last_release + spec.period_s + spec.deadline_s
+                - (self.expected_run_s or 0.0))
 
 
 @dataclass(frozen=True)
@@ -163,6 +192,8 @@ class Scheduler:
             oldest = dropped[0].key
             job.urgency = (oldest[1], oldest[2])
         state.waiting.append(job)
+        state.last_release = release if state.last_release is None \
+            else max(state.last_release, release)
         return Submitted(job, tuple(dropped))
 
     def decide(self, now: float) -> list[Job]:
@@ -176,7 +207,9 @@ class Scheduler:
         for lane, candidates in ready.items():
             if self._lanes[lane] is not None:
                 continue
-            _, job = heapq.nsmallest(1, candidates)[0]
+            job = self._first_that_fits(lane, sorted(candidates, key=lambda c: c[0]), now)
+            if job is None:
+                continue
             state = self._pipelines[job.pipeline]
             state.waiting.popleft()
             job.apply(Event.DISPATCH)
@@ -186,6 +219,24 @@ class Scheduler:
             dispatched.append(job)
         return dispatched
 
+    def _first_that_fits(self, lane: str, candidates: list[tuple[tuple[int, float, int], Job]],
+                         now: float) -> Job | None:
+        """The best candidate that does not endanger a higher class's next frame (rule 7)."""
+        for _, job in candidates:
+            run_s = self._pipelines[job.pipeline].expected_run_s or 0.0
+            if all(now + run_s <= latest for latest in self._protected(lane, job.priority)):
+                return job
+        return None
+
+    def _protected(self, lane: str, priority: int) -> list[float]:
+        latest = []
+        for state in self._pipelines.values():
+            if state.spec.lane == lane and state.spec.priority < priority:
+                start_by = state.latest_start()
+                if start_by is not None:
+                    latest.append(start_by)
+        return latest
+
     def complete(self, job: Job, now: float) -> None:
         """``job`` finished on its lane at ``now``."""
         if self._lanes.get(job.lane) is not job:
@@ -194,7 +245,10 @@ class Scheduler:
         job.apply(Event.COMPLETE)
         job.finished = now
         self._lanes[job.lane] = None
-        self._pipelines[job.pipeline].running = None
+        state = self._pipelines[job.pipeline]
+        state.running = None
+        if job.started is not None:
+            state.learn(now - job.started)
 
     # --- queries ---------------------------------------------------------------------------
 
@@ -203,6 +257,9 @@ class Scheduler:
 
     def running(self, lane: str) -> Job | None:
         return self._lanes[lane]
+
+    def expected_run_s(self, pipeline: str) -> float | None:
+        return self._state(pipeline).expected_run_s
 
     def is_busy(self, pipeline: str) -> bool:
         state = self._state(pipeline)

@@ -254,7 +254,7 @@ def _perf_per_watt(p: _Predictor) -> Iterator[ReferenceResult]:
             gpu = p.throughput(network, mode, Lane.GPU, gpu_batch) \
                 / p.accelerator_w(mode, Lane.GPU)
             yield ReferenceResult(f"{row['network']} DLA/GPU perf per W, {label}", source,
-                                  float(row[label]), dla / gpu, "x", 0.35, 0.3, "perf/W",
+                                  float(row[label]), dla / gpu, "x", 0.35, 0.1, "perf/W",
                                   "accelerator power only")
 
 

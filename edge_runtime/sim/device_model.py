@@ -55,6 +55,9 @@ class Calibration:
     """MACs per SM at which a layer reaches half of ``gpu_peak_efficiency``."""
     gpu_memory_efficiency: float = 0.70
     """Share of DRAM bandwidth streaming kernels reach."""
+    gpu_reduction_depth: float = 32.0
+    """MACs per output element (input channels per group x kernel area) a layer needs to feed
+    the tensor cores fully; a depthwise 3x3 (9) runs at 9/32 of the rate."""
     gpu_layer_overhead_s: float = 6e-6
     """Fixed cost per layer (kernel launch, ramp and drain) at ``gpu_vmax_hz``; scales with
     1/GPU clock (CUDA graphs take the CPU off the per-layer path)."""
@@ -68,6 +71,9 @@ class Calibration:
     """MACs per layer at which the DLA reaches half of ``dla_peak_efficiency``."""
     dla_memory_efficiency: float = 0.45
     """Share of DRAM bandwidth one DLA reaches."""
+    dla_reduction_depth: float = 64.0
+    """MACs per output element the DLA's convolution core needs to be fully fed (its INT8
+    atomic channel count); shallower layers, depthwise above all, run proportionally slower."""
     dla_layer_overhead_s: float = 20e-6
     """Per-layer cost on the DLA at ``dla_vmax_hz`` (its own sequencer; scales with 1/DLA
     clock, not with the CPU)."""
@@ -173,6 +179,7 @@ class DeviceModel:
             return _LaneRates(
                 peak_ops=self._peak_ops(clocks, lane, precision),
                 efficiency=cal.dla_peak_efficiency, fill_macs=cal.dla_fill_macs, fill_units=1,
+                reduction_depth=cal.dla_reduction_depth,
                 bandwidth=clocks.memory_bandwidth * cal.dla_memory_efficiency,
                 layer_overhead_s=cal.dla_layer_overhead_s * cal.dla_vmax_hz
                 / clocks.dla_hz[lane.dla_index],
@@ -184,6 +191,7 @@ class DeviceModel:
         return _LaneRates(
             peak_ops=self._peak_ops(clocks, lane, precision), efficiency=efficiency,
             fill_macs=cal.gpu_fill_macs_per_sm, fill_units=max(clocks.gpu_sms, 1),
+            reduction_depth=cal.gpu_reduction_depth,
             bandwidth=clocks.memory_bandwidth * cal.gpu_memory_efficiency,
             layer_overhead_s=cal.gpu_layer_overhead_s * cal.gpu_vmax_hz / clocks.gpu_hz,
             inference_overhead_s=cal.gpu_inference_overhead_s * cal.cpu_vmax_hz / clocks.cpu_hz,
@@ -258,6 +266,7 @@ class _LaneRates:
     efficiency: float
     fill_macs: float
     fill_units: int
+    reduction_depth: float
     bandwidth: float
     layer_overhead_s: float
     inference_overhead_s: float
@@ -271,5 +280,8 @@ class _LaneRates:
         if macs:
             per_unit = macs / self.fill_units
             efficiency = self.efficiency * per_unit / (per_unit + self.fill_macs)
+            if layer.output_elements:
+                depth = layer.macs / layer.output_elements
+                efficiency *= min(1.0, depth / self.reduction_depth)
             compute = 2.0 * macs / (self.peak_ops * efficiency)
         return max(compute, bytes_moved / self.bandwidth) + self.layer_overhead_s

@@ -180,3 +180,51 @@ def test_a_replacing_frame_inherits_the_urgency_of_the_frame_it_replaced() -> No
     s.complete(first, 0.01)
     (second,) = s.decide(0.01)
     assert second.pipeline == "b"
+
+
+def learn(s: Scheduler, pipeline: str, run_s: float, at: float) -> None:
+    """Run one frame of ``pipeline`` for ``run_s`` so the core learns its run time."""
+    s.submit(pipeline, -1, at, at)
+    (job,) = s.decide(at)
+    assert job.pipeline == pipeline
+    s.complete(job, at + run_s)
+
+
+def test_a_lower_class_job_that_would_make_a_critical_frame_miss_waits() -> None:
+    # critical: 30 Hz, 33 ms deadline, runs 5 ms. heavy best-effort: runs 70 ms.
+    s = make(PipelineSpec("crit", "gpu", CRITICAL, 0.033, period_s=1 / 30),
+             PipelineSpec("heavy", "gpu", BEST_EFFORT, None), lanes=("gpu",))
+    learn(s, "heavy", 0.070, at=0.0)
+    learn(s, "crit", 0.005, at=0.1)  # released at 0.1: next due 0.1333, must start by 0.1617
+    s.submit("heavy", 1, 0.11, 0.11)
+    assert s.decide(0.11) == []  # 0.11 + 0.070 > 0.1617: the lane stays idle
+    s.submit("crit", 1, 0.1333, 0.1333)
+    (job,) = s.decide(0.1333)
+    assert job.pipeline == "crit"
+    s.complete(job, 0.1383)
+    # next critical frame due 0.1667, must start by 0.1667 + 0.033 - 0.005 = 0.1947
+    assert s.decide(0.1383) == []  # 0.1383 + 0.070 = 0.2083 > 0.1947
+
+
+def test_a_shorter_job_backfills_the_gap_a_longer_one_cannot_use() -> None:
+    s = make(PipelineSpec("crit", "gpu", CRITICAL, 0.020, period_s=0.050),
+             PipelineSpec("long", "gpu", NORMAL, None), PipelineSpec("short", "gpu", NORMAL, None),
+             lanes=("gpu",))
+    learn(s, "long", 0.040, at=0.0)
+    learn(s, "short", 0.005, at=0.1)
+    learn(s, "crit", 0.002, at=0.2)  # next due 0.25, must start by 0.268
+    s.submit("long", 1, 0.23, 0.23)  # older: ahead of 'short' in the queue order
+    s.submit("short", 1, 0.235, 0.235)
+    (job,) = s.decide(0.24)
+    assert job.pipeline == "short"  # 0.24 + 0.040 > 0.268, but 0.24 + 0.005 fits
+    s.complete(job, 0.245)
+    assert s.decide(0.245) == []  # 'long' still does not fit before the critical frame
+
+
+def test_protection_only_applies_to_periodic_pipelines_with_deadlines() -> None:
+    s = make(PipelineSpec("crit", "gpu", CRITICAL, None, period_s=1 / 30),
+             PipelineSpec("heavy", "gpu", BEST_EFFORT, None), lanes=("gpu",))
+    learn(s, "heavy", 0.5, at=0.0)
+    learn(s, "crit", 0.005, at=1.0)
+    s.submit("heavy", 1, 1.01, 1.01)
+    assert [j.pipeline for j in s.decide(1.01)] == ["heavy"]
