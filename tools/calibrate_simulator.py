@@ -8,8 +8,9 @@ The fit is a weighted least squares on log(predicted / measured) over the figure
 ``edge_runtime.sim.calibration_report`` (each figure's ``weight``; weight 0 = check only), solved
 with a small Nelder-Mead in numpy (scipy is not a dependency): first the latency coefficients on
 the latency and throughput figures, then the power coefficients on the power and perf-per-watt
-figures with the latency fixed, then both together. Paste the printed values into
-``Calibration``'s defaults in ``edge_runtime/sim/device_model.py``.
+figures with the latency fixed (a joint pass would let the loosely modelled perf-per-watt
+ratios bend the latency fit). Paste the printed values into ``Calibration``'s defaults in
+``edge_runtime/sim/device_model.py``.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ from edge_runtime.sim.device_model import DEFAULT_CALIBRATION, Calibration  # no
 #: space), a number = between 0 and that number (fitted through a scaled logistic).
 LATENCY_PARAMS: dict[str, float | None] = {
     "gpu_peak_efficiency": 1.0, "gpu_fill_macs_per_sm": None,
-    "gpu_memory_efficiency": 0.9, "gpu_reduction_depth": None, "gpu_layer_overhead_s": None,
+    "gpu_memory_efficiency": 0.9, "gpu_layer_overhead_s": None,
     "gpu_inference_overhead_s": None, "dla_peak_efficiency": 1.0, "dla_fill_macs": None,
-    "dla_memory_efficiency": 0.9, "dla_reduction_depth": None, "dla_layer_overhead_s": None,
+    "dla_memory_efficiency": 0.9, "dla_layer_overhead_s": None,
     "dla_inference_overhead_s": None,
 }
 POWER_PARAMS: dict[str, float | None] = {
@@ -51,12 +52,11 @@ POWER_PARAMS: dict[str, float | None] = {
 #: Weak priors (value, weight on the squared log deviation) for coefficients the figures barely
 #: constrain, so that the fit does not push them to 0 or infinity: a kernel launch inside a
 #: CUDA graph costs about 2 us; a layer needs some 0.5M MACs per SM (1M on the DLA) before
-#: it fills the machine; the tensor cores' INT8 MMA is 32 deep and the DLA's INT8 atomic
-#: channel count 64; an idle A78AE core draws roughly 0.15 W.
+#: it fills the machine; an idle A78AE core draws roughly 0.15 W. The reduction depths are
+#: hardware facts (INT8 MMA k = 32, DLA INT8 atomic channels = 64) and are not fitted.
 PRIORS: dict[str, tuple[float, float]] = {
     "gpu_layer_overhead_s": (2e-6, 0.02), "gpu_fill_macs_per_sm": (5e5, 0.02),
     "dla_fill_macs": (1e6, 0.02),
-    "gpu_reduction_depth": (32.0, 0.05), "dla_reduction_depth": (64.0, 0.05),
     "idle_w_per_online_cpu": (0.15, 0.02),
 }
 LATENCY_GROUPS = frozenset({"gpu", "dla", "gpu+dla"})
@@ -193,8 +193,6 @@ def main(argv: list[str] | None = None) -> int:
 
     calibration = fit(DEFAULT_CALIBRATION, LATENCY_PARAMS, LATENCY_GROUPS)
     calibration = fit(calibration, POWER_PARAMS, POWER_GROUPS)
-    calibration = fit(calibration, {**LATENCY_PARAMS, **POWER_PARAMS},
-                      LATENCY_GROUPS | POWER_GROUPS, restarts=2)
     results = calibration_report(calibration)
     print("# fitted coefficients (paste into Calibration in edge_runtime/sim/device_model.py)")
     print(calibration_source(calibration))

@@ -31,7 +31,7 @@ def handle(args: argparse.Namespace) -> int:
     statuses = cache.entries()
     table = Table(title=f"engine cache {cache.root}")
     for column in ("key", "engine", "backend", "precision", "lane", "plan bytes", "status"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for status in statuses:
         m = status.manifest
         table.add_row(status.key, m.name if m else "?", m.backend if m else "?",

@@ -33,7 +33,7 @@ def handle_list(args: argparse.Namespace) -> int:
     if args.device is None:
         table = Table(title="power profiles")
         for column in ("device", "module", "modes (default *)"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
         for name in bundled_profiles():
             profile = load_power_profile(name)
             modes = ", ".join(m.label + ("*" if m.id == profile.default_mode else "")
@@ -46,7 +46,7 @@ def handle_list(args: argparse.Namespace) -> int:
     table = Table(title=f"{profile.name} power modes ({profile.nvpmodel_conf or 'profile'})")
     for column in ("id", "name", "budget W", "CPU cores", "CPU MHz", "GPU TPCs", "GPU MHz",
                    "DLA MHz", "EMC MHz", "GPU INT8 TOPS", "DLA INT8 TOPS"):
-        table.add_column(column, justify="right" if column != "name" else "left")
+        table.add_column(column, justify="right" if column != "name" else "left", overflow="fold")
     for mode in profile.modes:
         clocks = model.clocks(mode)
         dla = sum(model.peak_ops(mode, lane, Precision.INT8)

@@ -1,0 +1,94 @@
+"""The layering of docs/architecture.md, enforced: lower layers never import upper ones, and
+importing any module (or asking any subcommand for --help) pulls in no hardware library."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import edge_runtime
+
+PACKAGE = Path(edge_runtime.__file__).parent
+
+#: Rank of each top-level part of the package; a part may import only lower ranks (and itself).
+LAYERS: dict[str, int] = {
+    "errors": 0, "imaging": 0, "fileio": 0,
+    "synthetic": 1, "graph": 1, "scheduler": 1,
+    "config": 2,
+    "sim": 3, "pipelines": 3, "power": 3,
+    "engines": 4,
+    "runtime": 5,
+    "cli": 6,
+    "__main__": 7,
+}
+HARDWARE = ("tensorrt", "pycuda", "cuda", "rclpy", "torch")
+
+
+def part_of(module: str) -> str | None:
+    pieces = module.split(".")
+    return pieces[1] if pieces[0] == "edge_runtime" and len(pieces) > 1 else None
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def modules() -> list[tuple[str, Path]]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE.parent).with_suffix("")
+        name = ".".join(relative.parts).removesuffix(".__init__")
+        found.append((name, path))
+    return found
+
+
+def test_every_part_of_the_package_has_a_layer() -> None:
+    parts = {part_of(name) for name, _ in modules()} - {None}
+    assert parts <= set(LAYERS), f"add {parts - set(LAYERS)} to LAYERS and the architecture doc"
+
+
+@pytest.mark.parametrize(("name", "path"), modules(), ids=[m for m, _ in modules()])
+def test_lower_layers_never_import_upper_ones(name: str, path: Path) -> None:
+    mine = part_of(name)
+    if mine is None:
+        return
+    for imported in imports_of(path):
+        theirs = part_of(imported)
+        if theirs is None or theirs == mine or theirs not in LAYERS:
+            continue
+        assert LAYERS[theirs] < LAYERS[mine], (
+            f"{name} (layer {LAYERS[mine]}) imports {imported} (layer {LAYERS[theirs]})")
+
+
+def test_no_module_imports_hardware_libraries_at_import_time() -> None:
+    code = (
+        "import importlib, pkgutil, sys, edge_runtime\n"
+        "for m in pkgutil.walk_packages(edge_runtime.__path__, 'edge_runtime.'):\n"
+        "    if m.name != 'edge_runtime.__main__':\n"
+        "        importlib.import_module(m.name)\n"
+        f"loaded = sorted(k for k in sys.modules if k.split('.')[0] in {HARDWARE!r})\n"
+        "print(','.join(loaded))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=120)
+    assert done.stdout.strip() == ""
+
+
+def test_every_module_imports() -> None:
+    for info in pkgutil.walk_packages(edge_runtime.__path__, "edge_runtime."):
+        if info.name != "edge_runtime.__main__":
+            importlib.import_module(info.name)
