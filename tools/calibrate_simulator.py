@@ -26,14 +26,20 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge_runtime.sim.calibration_report import (  # noqa: E402
+from edge_runtime.sim.calibration_report import (
     ReferenceResult,
     calibration_report,
     excluded_figures,
     markdown_table,
     render_plot,
 )
-from edge_runtime.sim.device_model import DEFAULT_CALIBRATION, Calibration  # noqa: E402
+from edge_runtime.sim.device_model import DEFAULT_CALIBRATION, Calibration
+from edge_runtime.sim.reference_models import (
+    REFERENCE_MODELS,
+    parameter_count,
+    reference_cost,
+    reference_model,
+)
 
 #: Coefficients the fit moves, with their range: None = any positive value (fitted in log
 #: space), a number = between 0 and that number (fitted through a scaled logistic).
@@ -129,9 +135,9 @@ def fit(start: Calibration, params: dict[str, float | None], groups: frozenset[s
     """Nelder-Mead over ``params`` (restarted from its own best point) on ``groups``."""
     names = list(params)
 
-    def build(x: Sequence[float]) -> Calibration:
+    def build(x: np.ndarray) -> Calibration:
         return dataclasses.replace(start, **{n: _decode(v, params[n]) for n, v in zip(
-            names, x, strict=True)})
+            names, x.tolist(), strict=True)})
 
     def f(x: np.ndarray) -> float:
         try:
@@ -151,12 +157,21 @@ def fit(start: Calibration, params: dict[str, float | None], groups: frozenset[s
     return build(x)
 
 
+def _literal(value: float, digits: int = 4) -> str:
+    """``digits`` significant digits, scientific (``1.995e-4``) below 0.001 or from 100000."""
+    if value and not 1e-3 <= abs(value) < 1e5:
+        mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
+        return f"{float(mantissa):g}e{int(exponent)}"
+    return f"{value:.{digits}g}"
+
+
 def calibration_source(calibration: Calibration) -> str:
     """The fitted coefficients as ``name: float = value`` lines for ``Calibration``."""
     lines = []
     for field in dataclasses.fields(Calibration):
         if field.name in LATENCY_PARAMS or field.name in POWER_PARAMS:
-            lines.append(f"    {field.name}: float = {getattr(calibration, field.name):.4g}")
+            lines.append(f"    {field.name}: float = "
+                         f"{_literal(getattr(calibration, field.name))}")
     return "\n".join(lines)
 
 
@@ -170,6 +185,33 @@ def error_table(results: list[ReferenceResult]) -> str:
     return "\n".join(rows)
 
 
+def markdown(results: list[ReferenceResult]) -> str:
+    """The generated sections of docs/simulator.md: coefficients, reference networks, figures."""
+    out = ["### Coefficients (`DEFAULT_CALIBRATION`)", "",
+           "| coefficient | value | fitted |", "|---|---:|---|"]
+    for field in dataclasses.fields(Calibration):
+        fitted = field.name in LATENCY_PARAMS or field.name in POWER_PARAMS
+        prior = f", prior {_literal(PRIORS[field.name][0])}" if field.name in PRIORS else ""
+        out.append(f"| `{field.name}` | {_literal(getattr(DEFAULT_CALIBRATION, field.name), 5)} | "
+                   f"{'yes' + prior if fitted else 'no (fixed)'} |")
+    out += ["", "### Reference networks", "",
+            "| network | GMACs | published GMACs | error | params (M) | published params (M) "
+            "| source of the published figure |", "|---|---:|---:|---:|---:|---:|---|"]
+    for name, ref in REFERENCE_MODELS.items():
+        gmacs = reference_cost(name).total_macs / 1e9
+        params = parameter_count(reference_model(name)) / 1e6
+        published = "—" if ref.published_gmacs is None else f"{ref.published_gmacs:.3f}"
+        error = "—" if ref.published_gmacs is None else f"{gmacs / ref.published_gmacs - 1:+.2%}"
+        mparams = "—" if ref.published_mparams is None else f"{ref.published_mparams:.2f}"
+        out.append(f"| {ref.title} (`{name}`) | {gmacs:.3f} | {published} | {error} | "
+                   f"{params:.2f} | {mparams} | {ref.published_source} |")
+    out += ["", "### Published figures", "", markdown_table(results), "",
+            f"{len(results)} figures, {sum(not r.within_bound for r in results)} outside "
+            "their bound.", "", "### Published figures the simulator does not predict", ""]
+    out += [f"- {e.figures} (`{e.source}`): {e.reason}" for e in excluded_figures()]
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--markdown", action="store_true",
@@ -179,12 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown or args.plot:
         results = calibration_report()
         if args.markdown:
-            print(markdown_table(results))
-            print()
-            print("Not predicted:")
-            print()
-            for excluded in excluded_figures():
-                print(f"- {excluded.figures} (`{excluded.source}`): {excluded.reason}")
+            print(markdown(results))
         if args.plot:
             written = render_plot(results, args.plot)
             print(f"wrote {written}" if written else "matplotlib is not installed",

@@ -94,7 +94,7 @@ def accuracy(model: nn.Module, images: np.ndarray, labels: np.ndarray) -> float:
 
 
 def train(args: argparse.Namespace) -> None:
-    seed_everything(args.seed)
+    seed_everything(args.seed, args.threads)
     train_set = render_set(
         scene_generator(SceneKind.SINGLE, *CAMERA, TRAIN_SEED), args.train_frames, INPUT_HW,
         label="training",
@@ -154,6 +154,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--output", type=Path, default=MODELS_DIR / "shapes_classifier.onnx")
     train(parser.parse_args())
 

@@ -43,7 +43,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from edge_runtime.config.pipeline import DetectionPost
-from edge_runtime.pipelines.postprocess import detect
+from edge_runtime.pipelines.postprocess import Detections, detect
 from edge_runtime.pipelines.scoring import MeanAveragePrecision
 from edge_runtime.synthetic import SHAPE_CLASSES, SceneKind
 from tools.training_common import (
@@ -103,7 +103,8 @@ class ShapesDetector(nn.Module):
         """Undecoded head output, [batch, cells, 13]."""
         p8 = self.stride8(self.stride4(image))
         p16 = self.stride16(p8)
-        up = F.interpolate(p16, scale_factor=2.0, mode="nearest")[:, :, : p8.shape[2], : p8.shape[3]]
+        up = F.interpolate(p16, scale_factor=2.0, mode="nearest")
+        up = up[:, :, : p8.shape[2], : p8.shape[3]]
         out = self.head(self.fuse(torch.cat([p8, up], dim=1)))
         return out.flatten(2).transpose(1, 2)
 
@@ -230,21 +231,23 @@ def validation_map(model: nn.Module, data: RenderedSet) -> float:
             batch = torch.from_numpy(data.images[start:start + 128].astype(np.float32))
             outputs = model(batch).numpy()
             for offset, output in enumerate(outputs):
-                score.add(decoder({"detections": output[None]}),
-                          data.objects[start + offset])
+                result = decoder({"detections": output[None]})
+                assert isinstance(result, Detections)
+                score.add(result, data.objects[start + offset])
     return score.value or 0.0
 
 
-@torch.no_grad()
 def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    for ema_p, p in zip(ema.parameters(), model.parameters(), strict=True):
-        ema_p.lerp_(p.detach(), 1.0 - decay)
-    for ema_b, b in zip(ema.buffers(), model.buffers(), strict=True):
-        ema_b.copy_(b)
+    """Move the averaged weights towards the model's; copy BatchNorm statistics as they are."""
+    with torch.no_grad():
+        for ema_p, p in zip(ema.parameters(), model.parameters(), strict=True):
+            ema_p.lerp_(p.detach(), 1.0 - decay)
+        for ema_b, b in zip(ema.buffers(), model.buffers(), strict=True):
+            ema_b.copy_(b)
 
 
 def train(args: argparse.Namespace) -> None:
-    seed_everything(args.seed)
+    seed_everything(args.seed, args.threads)
     train_set = render_set(
         scene_generator(SceneKind.MULTI, *CAMERA, TRAIN_SEED), args.train_frames, INPUT_HW,
         label="training",
@@ -301,13 +304,14 @@ def train(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=16)
-    parser.add_argument("--train-frames", type=int, default=24_000)
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--train-frames", type=int, default=20_000)
     parser.add_argument("--val-frames", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--ema", type=float, default=0.999)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--output", type=Path, default=MODELS_DIR / "shapes_detector.onnx")
     train(parser.parse_args())
 

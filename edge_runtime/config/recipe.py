@@ -59,6 +59,8 @@ class MockOutputs(str, enum.Enum):
 
 
 class CalibrationConfig(ConfigModel):
+    """INT8 calibration: which data, how many batches, which range estimator."""
+
     method: CalibrationMethod = CalibrationMethod.ENTROPY
     """Range estimator for INT8 activations."""
     data: str = "pipeline"
@@ -71,6 +73,8 @@ class CalibrationConfig(ConfigModel):
 
 
 class TargetConfig(ConfigModel):
+    """Which accelerator the engine is built for."""
+
     device: TargetDevice = TargetDevice.GPU
     """Accelerator to build for."""
     gpu_fallback: bool = True
@@ -117,6 +121,8 @@ class ShapeProfile(ConfigModel):
 
 
 class MockConfig(ConfigModel):
+    """Options of the simulated Jetson (mock) backend."""
+
     outputs: MockOutputs = MockOutputs.SYNTHETIC
     """Outputs of the simulated engine: ``synthetic`` (zeros, right shapes) or ``onnxruntime``
     (computed for real on the CPU; timing still follows the simulated device)."""

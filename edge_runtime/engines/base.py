@@ -225,6 +225,19 @@ class BaseRunner(ABC):
         self.inference_count += 1
         return outputs
 
+    def warmup(self, runs: int = 3) -> float:
+        """Run a few inferences on zeros (first runs allocate and pick kernels) and return the
+        mean device time of the last ones: the scheduler's first estimate of this engine."""
+        feed = {spec.name: np.zeros([d if isinstance(d, int) else 1 for d in spec.shape],
+                                    dtype=spec.numpy_dtype) for spec in self.manifest.inputs}
+        times = []
+        for _ in range(max(runs, 1)):
+            self.infer(feed)
+            times.append(self.last_device_time_s)
+        self.inference_count = 0
+        tail = times[1:] or times
+        return sum(tail) / len(tail)
+
     def _check_feed(self, feed: Feed) -> None:
         expected = {spec.name: spec for spec in self.manifest.inputs}
         if set(feed) != set(expected):

@@ -64,6 +64,7 @@ class RunOptions:
 @dataclass
 class _Pipeline:
     stages: PipelineStages
+    expected_run_s: float | None = None
     next_tick: int = 0
     exhausted: bool = False
     waiting_for_dispatch: bool = False
@@ -117,7 +118,8 @@ class Runtime:
             real = backend is not BackendName.MOCK or \
                 getattr(runner, "outputs_mode", None) is MockOutputs.ONNXRUNTIME
             runner.activate()
-            self.pipelines[pipeline.name] = _Pipeline(PipelineStages(pipeline, runner, real))
+            self.pipelines[pipeline.name] = _Pipeline(PipelineStages(pipeline, runner, real),
+                                                      expected_run_s=runner.warmup())
             manifest = built.artifact.manifest
             self.engines[pipeline.name] = EngineInfo(
                 pipeline.name, manifest.name, manifest.backend, manifest.lane,
@@ -143,7 +145,7 @@ class Runtime:
             scheduler.add_pipeline(PipelineSpec(
                 name, pipeline.stages.runner.lane, cfg.priority.rank,
                 cfg.deadline_ms / 1e3 if cfg.deadline_ms else None, cfg.queue_depth,
-                1.0 / rate if rate else None))
+                1.0 / rate if rate else None, pipeline.expected_run_s))
         metrics = RunMetrics(list(self.pipelines), lane_names)
         state = _RunState(loop, scheduler, lanes,
                           ThreadedOutput() if realtime else InlineOutput(), metrics)

