@@ -75,7 +75,8 @@ class ShapesClassifier(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         features = self.features(image).mean(dim=(2, 3))
-        return self.classifier(features)
+        logits: torch.Tensor = self.classifier(features)
+        return logits
 
 
 def labels_of(data: RenderedSet) -> np.ndarray:
@@ -127,7 +128,7 @@ def train(args: argparse.Namespace) -> None:
                 group["lr"] = cosine_lr(step, total_steps, args.lr, warmup=steps_per_epoch // 2)
             loss = F.cross_entropy(model(images), labels, label_smoothing=0.05)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            torch.autograd.backward(loss)
             optimizer.step()
             loss_sum += float(loss.detach()) * len(index)
             seen += len(index)

@@ -57,12 +57,14 @@ from tools.training_common import (
     render_set,
     scene_generator,
     seed_everything,
+    with_memory_format,
 )
 
 CAMERA = (320, 240)  # width, height of the synthetic camera
 INPUT_HW = (120, 160)
 STRIDE = 8
 GRID_HW = (INPUT_HW[0] // STRIDE, INPUT_HW[1] // STRIDE)  # 15 x 20
+UPSAMPLE = (GRID_HW[0] / 8, GRID_HW[1] / 10)  # stride-16 map (8 x 10) to the grid
 ANCHOR = 24.0
 MAX_OBJECTS = 4
 TRAIN_SEED, VAL_SEED = 2001, 2002
@@ -82,6 +84,8 @@ def conv_bn_relu(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
 class ShapesDetector(nn.Module):
     """160x120 RGB to 300 decoded candidate boxes (one per stride-8 cell)."""
 
+    grid: torch.Tensor
+
     def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 64, 96)) -> None:
         super().__init__()
         w1, w2, w3, w4 = widths
@@ -96,17 +100,21 @@ class ShapesDetector(nn.Module):
         ys, xs = torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij")
         grid = torch.stack([xs, ys], dim=-1).reshape(1, rows * cols, 2).float()
         self.register_buffer("grid", grid, persistent=False)
+        bias = self.head.bias
+        assert bias is not None
         with torch.no_grad():  # start with low objectness, as the cells are mostly empty
-            self.head.bias[4].fill_(-4.0)
+            bias[4].fill_(-4.0)
 
     def raw(self, image: torch.Tensor) -> torch.Tensor:
         """Undecoded head output, [batch, cells, 13]."""
         p8 = self.stride8(self.stride4(image))
         p16 = self.stride16(p8)
-        up = F.interpolate(p16, scale_factor=2.0, mode="nearest")
-        up = up[:, :, : p8.shape[2], : p8.shape[3]]
-        out = self.head(self.fuse(torch.cat([p8, up], dim=1)))
-        return out.flatten(2).transpose(1, 2)
+        # 8x10 -> 15x20: nearest at scale (15/8, 2) picks the same pixels as a x2 upsample
+        # cropped to the grid, and exports as one Resize with constant scales
+        up = F.interpolate(p16, scale_factor=UPSAMPLE, mode="nearest")
+        out: torch.Tensor = self.head(self.fuse(torch.cat([p8, up], dim=1)))
+        rows, cols = GRID_HW
+        return out.reshape(-1, 5 + CLASSES, rows * cols).transpose(1, 2)
 
     def boxes(self, raw: torch.Tensor) -> torch.Tensor:
         """(cx, cy, w, h) in input pixels from the raw box terms."""
@@ -258,7 +266,7 @@ def train(args: argparse.Namespace) -> None:
     )
     train_boxes, train_classes = object_table(train_set)
 
-    model = ShapesDetector().to(memory_format=torch.channels_last)
+    model = with_memory_format(ShapesDetector(), torch.channels_last)  # faster convs on CPU
     ema = copy.deepcopy(model).eval()
     print(f"ShapesDetector: {count_parameters(model)} parameters")
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=5e-4)
@@ -279,7 +287,7 @@ def train(args: argparse.Namespace) -> None:
                 group["lr"] = cosine_lr(step, total_steps, args.lr, warmup=steps_per_epoch // 2)
             loss, parts = detection_loss(model, images, boxes, train_classes[index])
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            torch.autograd.backward(loss)
             optimizer.step()
             update_ema(ema, model, min(args.ema, (1 + step) / (10 + step)))
             sums["loss"] += float(loss.detach())
@@ -293,7 +301,7 @@ def train(args: argparse.Namespace) -> None:
               f"({time.perf_counter() - start:.0f} s)", flush=True)
 
     path: Path = args.output
-    export_model = copy.deepcopy(ema).to(memory_format=torch.contiguous_format).eval()
+    export_model = with_memory_format(copy.deepcopy(ema), torch.contiguous_format).eval()
     sample = torch.from_numpy(val_set.images[:8].astype(np.float32))
     max_diff = export_onnx(
         export_model, sample, path, output_name="detections", task="detection", tool=TOOL,

@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +35,7 @@ from edge_runtime.synthetic import SHAPE_CLASSES, SceneGenerator, SceneKind, Sce
 #: Where the bundled models live, relative to the repository root.
 MODELS_DIR = Path(__file__).resolve().parent.parent / "engines" / "models"
 OPSET = 17
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 #: Seeds reserved for held-out evaluation (``tools/eval_models.py``); training must not use them.
 HELD_OUT_SEED_MIN = 7000
 
@@ -84,6 +86,12 @@ def render_set(
 
 def scene_generator(kind: SceneKind, width: int, height: int, seed: int) -> SceneGenerator:
     return SceneGenerator(width, height, kind, seed=seed, max_objects=4)
+
+
+def with_memory_format(module: ModuleT, memory_format: torch.memory_format) -> ModuleT:
+    """``module.to(memory_format=...)``, which torch's type stubs do not declare."""
+    converted: ModuleT = cast(Any, module).to(memory_format=memory_format)
+    return converted
 
 
 def count_parameters(model: nn.Module) -> int:

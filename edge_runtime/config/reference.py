@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
@@ -28,7 +27,7 @@ DOCUMENTS: tuple[tuple[str, str, type[ConfigModel]], ...] = (
 )
 
 
-def _type_name(annotation: Any) -> str:
+def _type_name(annotation: Any) -> str:  # noqa: PLR0911 - one return per kind of type
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin is typing.Annotated:
@@ -54,10 +53,7 @@ def _type_name(annotation: Any) -> str:
 def _default(field: Any) -> str:
     if field.is_required():
         return "**required**"
-    if field.default_factory is not None:
-        value = field.default_factory()
-    else:
-        value = field.default
+    value = field.default_factory() if field.default_factory is not None else field.default
     if value is PydanticUndefined:
         return ""
     if isinstance(value, enum.Enum):

@@ -25,10 +25,9 @@ def data_path(data: Any, loc: Sequence[str | int]) -> KeyPath:
     path: list[str | int] = []
     node = data
     for index, part in enumerate(loc):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-            path.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        in_mapping = isinstance(node, dict) and part in node
+        in_sequence = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_mapping or in_sequence:
             node = node[part]
             path.append(part)
         elif index == len(loc) - 1 and isinstance(node, dict):

@@ -156,7 +156,8 @@ class EngineCache:
         if manifest.key != key:
             raise CorruptEntryError(f"manifest names key {manifest.key}")
         if len(plan) != manifest.plan_bytes:
-            raise CorruptEntryError(f"plan is {len(plan)} bytes, manifest says {manifest.plan_bytes}")
+            raise CorruptEntryError(
+                f"plan is {len(plan)} bytes, manifest says {manifest.plan_bytes}")
         if sha256_bytes(plan) != manifest.plan_sha256:
             raise CorruptEntryError("plan sha256 does not match the manifest")
         return Artifact(plan=plan, manifest=manifest)

@@ -18,9 +18,10 @@ def engine_input_specs(model: ModelProto, recipe: EngineRecipe) -> list[TensorSp
     for declared in graph_inputs(model):
         profile = recipe.inputs.get(declared.name)
         if profile is not None and profile.shape is not None:
-            declared = TensorSpec(name=declared.name, shape=list(profile.shape),
-                                  dtype=declared.dtype)
-        specs.append(declared)
+            specs.append(TensorSpec(name=declared.name, shape=list(profile.shape),
+                                    dtype=declared.dtype))
+        else:
+            specs.append(declared)
     return specs
 
 

@@ -9,6 +9,8 @@ its own (files) hands out the next frame on each read.
 from __future__ import annotations
 
 import math
+import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -45,29 +47,73 @@ class Source(Protocol):
     def read(self, now: float) -> Frame | None:
         """The newest frame at ``now``; None when a finite source is exhausted."""
 
+    def prefetch(self, at: float) -> None:
+        """Hint: the frame newest at ``at`` will be read next (sources may prepare it)."""
+
     def close(self) -> None: ...
 
 
 class SyntheticCamera:
-    """Renders the synthetic world at ``fps``; frame k is exposed at k / fps."""
+    """Renders the synthetic world at ``fps``; frame k is exposed at k / fps.
+
+    A real camera delivers frames by DMA while the CPU does other work, so rendering (the
+    simulation's cost, not the robot's) should not sit in the frame's latency: on the wall clock
+    the runtime asks the camera to :meth:`prefetch` the next frame, which a camera thread renders
+    ahead of its exposure time. A frame read before it was prefetched is rendered on the spot.
+    """
 
     def __init__(self, config: SyntheticCameraSource) -> None:
         self.rate_hz: float | None = config.fps
         self.generator = SceneGenerator(config.width, config.height, config.scene, config.seed,
                                         config.max_objects, config.noise)
-        self._last: Frame | None = None
+        self._frames: dict[int, Frame] = {}
+        self._lock = threading.Lock()
+        self._requests: queue.SimpleQueue[int | None] | None = None
+        self._thread: threading.Thread | None = None
+
+    def _index(self, at: float) -> int:
+        assert self.rate_hz is not None
+        return max(math.floor(at * self.rate_hz + 1e-9), 0)
+
+    def _render(self, index: int) -> Frame:
+        assert self.rate_hz is not None
+        scene = self.generator.render(index)
+        frame = Frame(index, scene.image, index / self.rate_hz, scene.objects)
+        with self._lock:
+            self._frames[index] = frame
+            for stale in [k for k in self._frames if k < index - 4]:
+                del self._frames[stale]
+        return frame
 
     def read(self, now: float) -> Frame:
-        assert self.rate_hz is not None
-        index = max(math.floor(now * self.rate_hz + 1e-9), 0)
-        if self._last is not None and self._last.index == index:
-            return self._last
-        scene = self.generator.render(index)
-        self._last = Frame(index, scene.image, index / self.rate_hz, scene.objects)
-        return self._last
+        index = self._index(now)
+        with self._lock:
+            frame = self._frames.get(index)
+        return frame if frame is not None else self._render(index)
+
+    def prefetch(self, at: float) -> None:
+        if self._requests is None:
+            self._requests = queue.SimpleQueue()
+            self._thread = threading.Thread(target=self._prefetching, name="camera",
+                                            daemon=True)
+            self._thread.start()
+        self._requests.put(self._index(at))
+
+    def _prefetching(self) -> None:
+        assert self._requests is not None
+        while (index := self._requests.get()) is not None:
+            with self._lock:
+                ready = index in self._frames
+            if not ready:
+                self._render(index)
 
     def close(self) -> None:
-        self._last = None
+        if self._requests is not None and self._thread is not None:
+            self._requests.put(None)
+            self._thread.join(timeout=5.0)
+            self._requests, self._thread = None, None
+        with self._lock:
+            self._frames.clear()
 
 
 class _SequenceSource:
@@ -92,6 +138,9 @@ class _SequenceSource:
         if position >= self.count and not self.loop:
             return None
         return self._frame(position, capture)
+
+    def prefetch(self, at: float) -> None:
+        del at  # files are read on demand
 
     def close(self) -> None:
         pass

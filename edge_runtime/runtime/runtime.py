@@ -170,8 +170,10 @@ class Runtime:
 
     def _schedule_start(self, state: _RunState, observer: Observer | None) -> None:
         loop = state.loop
-        for name in self.pipelines:
+        for name, pipeline in self.pipelines.items():
             loop.call_at(0.0, self._tick, name)
+            if isinstance(loop, RealtimeLoop):
+                pipeline.stages.source.prefetch(0.0)
         schedule = self.options.power_schedule
         if schedule is None:
             schedule = [(s.at_s, s.mode) for s in self.loaded.config.power_schedule]
@@ -215,6 +217,8 @@ class Runtime:
             tick = max(pipeline.next_tick + 1, math.floor(now * rate + 1e-9) + 1)
             pipeline.next_tick = tick
             state.loop.call_at(tick / rate, self._tick, name)
+            if isinstance(state.loop, RealtimeLoop):
+                stages.source.prefetch(tick / rate)
         else:
             pipeline.waiting_for_dispatch = True
         self._request_dispatch()

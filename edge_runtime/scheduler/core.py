@@ -203,15 +203,16 @@ class Scheduler:
         ready: dict[str, list[tuple[tuple[int, float, int], Job]]] = {}
         for state in self._pipelines.values():
             if state.running is None and state.waiting:
-                job = state.waiting[0]
-                ready.setdefault(job.lane, []).append((job.key, job))
+                head = state.waiting[0]
+                ready.setdefault(head.lane, []).append((head.key, head))
         dispatched = []
         for lane, candidates in ready.items():
             if self._lanes[lane] is not None:
                 continue
-            job = self._first_that_fits(lane, sorted(candidates, key=lambda c: c[0]), now)
-            if job is None:
+            chosen = self._first_that_fits(lane, sorted(candidates, key=lambda c: c[0]), now)
+            if chosen is None:
                 continue
+            job = chosen
             state = self._pipelines[job.pipeline]
             state.waiting.popleft()
             job.apply(Event.DISPATCH)

@@ -49,9 +49,10 @@ def test_image_dir_source_reads_npy_images_in_name_order(tmp_path: Path) -> None
     source = open_source(ImageDirSource(type="image_dir", path=tmp_path))
     first = source.read(0.0)
     assert first is not None and first.image.shape == (4, 4, 3) and first.image[0, 0, 0] == 10
+    empty = tmp_path / "empty_dir"
+    empty.mkdir()
     with pytest.raises(UserError, match="no images"):
-        open_source(ImageDirSource(type="image_dir", path=tmp_path / "empty_dir")
-                    if (tmp_path / "empty_dir").mkdir() is None else None)  # type: ignore[arg-type]
+        open_source(ImageDirSource(type="image_dir", path=empty))
 
 
 def test_jsonl_sink_renames_on_close_and_keeps_complete_lines_before(tmp_path: Path) -> None:
@@ -71,7 +72,7 @@ def test_preprocess_layout_dtype_and_normalisation() -> None:
     nchw = preprocess_frame(frame, PreprocessConfig(resize=(2, 3), mean=(0.5, 0.5, 0.5),
                                                     std=(0.5, 0.5, 0.5)))
     assert nchw.shape == (1, 3, 2, 3) and nchw.dtype == np.float32
-    np.testing.assert_allclose(nchw, 1.0)
+    np.testing.assert_allclose(np.asarray(nchw, np.float32), 1.0)
     nhwc = preprocess_frame(frame, PreprocessConfig(layout="nhwc", dtype="uint8"), (2, 2))
     assert nhwc.shape == (1, 2, 2, 3) and nhwc.dtype == np.uint8 and nhwc.max() == 255
     assert spatial_size([1, 3, 120, 160], "nchw") == (120, 160)

@@ -25,7 +25,7 @@ def test_boxes_are_normalised_and_inside_the_frame() -> None:
             x1, y1, x2, y2 = obj.box
             assert 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1
             assert obj.label in SHAPE_CLASSES
-    assert 1 <= min(counts) and max(counts) <= 4
+    assert min(counts) >= 1 and max(counts) <= 4
 
 
 def test_single_scenes_hold_one_large_object_and_every_class_appears() -> None:
