@@ -1,6 +1,6 @@
 """Train the bundled shape classifier and write ``engines/models/shapes_classifier.onnx``.
 
-What it trains: a 9-layer CNN (conv-BN-ReLU, four stride-2 stages, global average pool, linear)
+What it trains: a 7-conv CNN (conv-BN-ReLU, four stride-2 stages, global average pool, linear)
 that names the one large shape in a 128x128 ``single`` synthetic camera frame, resized to 64x64
 by the runtime's :func:`~edge_runtime.pipelines.preprocess.preprocess_frame` (scale 1/255, mean 0,
 std 1, NCHW). Input ``image`` float32 [batch, 3, 64, 64]; output ``logits`` float32 [batch, 8]
@@ -10,7 +10,8 @@ Data: 30,000 frames of seed 1001 for training, 1,000 of seed 1002 for validation
 memory before training; horizontal flips (the generator's shapes and rotations are symmetric
 under them) as the only augmentation. Held-out scoring is ``tools/eval_models.py`` (seed 7001).
 
-Time: about 10 minutes on a 2-core CPU (1 minute rendering, ~1 minute per epoch).
+Time: about 2.5 minutes on a 2-core CPU (50 s rendering, ~15 s per epoch, 6 epochs); validation
+top-1 reaches 100% by the second epoch. Two runs write the same file, byte for byte.
 
 Run (dev-time; needs torch, which the runtime never imports)::
 
@@ -149,8 +150,8 @@ def train(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--train-frames", type=int, default=40_000)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--train-frames", type=int, default=30_000)
     parser.add_argument("--val-frames", type=int, default=1_000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3)

@@ -13,15 +13,17 @@ in input pixels, objectness (sigmoid), then 8 class probabilities (softmax). Per
 ``cx = (2 sigmoid(tx) - 0.5 + col) * 8`` (likewise cy) and ``w = anchor (2 sigmoid(tw))^2``
 with a 24-pixel anchor (reaching 0..96 px; objects are 6..44 px).
 
-Training: each object is assigned to the cell holding its centre and the two nearest neighbour
-cells (as YOLOv5 does); losses are 1 - GIoU for boxes, cross-entropy for classes, and BCE for
-objectness with the predicted box's IoU as the target, so scores rank boxes by quality.
+Training: each object is assigned to the cell holding its centre and its nearer horizontal and
+vertical neighbours (as YOLOv5 does); losses are 1 - GIoU for boxes, cross-entropy for classes
+and BCE for objectness with the predicted box's IoU as the target, so scores rank boxes by
+quality.
 AdamW with a cosine schedule, an exponential moving average of the weights (exported), and
-horizontal flips. Data: 24,000 frames of seed 2001 for training and 500 of seed 2002 for the
+horizontal flips. Data: 20,000 frames of seed 2001 for training and 500 of seed 2002 for the
 per-epoch validation mAP@0.5 (runtime decoder, conf 0.25, IoU 0.45); held-out scoring is
 ``tools/eval_models.py`` (seed 7002).
 
-Time: about 22 minutes on a 2-core CPU (2.5 minutes rendering, ~75 s per epoch).
+Time: about 13 minutes on a 2-core CPU (2.3 minutes rendering, ~55 s per epoch, 12 epochs);
+validation mAP@0.5 is 0.99 after the first epoch. Two runs write the same file, byte for byte.
 
 Run (dev-time; needs torch, which the runtime never imports)::
 

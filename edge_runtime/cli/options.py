@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -49,4 +50,6 @@ def parse_switch(text: str, duration_s: float) -> tuple[float, str | int]:
 
 
 def console() -> Console:
-    return Console(file=sys.stdout)
+    """stdout; when it is not a terminal (CI logs, pipes) tables get 120 columns, not 80."""
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120
+    return Console(file=sys.stdout, width=width)

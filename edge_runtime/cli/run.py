@@ -24,7 +24,8 @@ from edge_runtime.runtime.summary import RunSummary
 
 
 def add_run_options(parser: argparse.ArgumentParser, duration: float,
-                    json_default: Path | None) -> None:
+                    json_default: Path | None, clock: str = "wall",
+                    pace: float | None = None) -> None:
     parser.add_argument("--duration", type=float, default=duration, metavar="S",
                         help=f"seconds to run (default: {duration:g})")
     parser.add_argument("--power", default=None, metavar="MODE",
@@ -32,12 +33,13 @@ def add_run_options(parser: argparse.ArgumentParser, duration: float,
     parser.add_argument("--switch", action="append", default=[], metavar="MODE@S",
                         help="switch power mode at S seconds (or @half); repeatable")
     add_backend_option(parser)
-    parser.add_argument("--clock", choices=["wall", "sim"], default="wall",
+    parser.add_argument("--clock", choices=["wall", "sim"], default=clock,
                         help="wall: real time, a thread per lane; sim: discrete-event "
-                             "simulated time (default: wall)")
-    parser.add_argument("--pace", type=float, default=None,
+                             f"simulated time (default: {clock})")
+    parser.add_argument("--pace", type=float, default=pace,
                         help="with --clock sim, pace simulated time to the wall clock (1 = "
-                             "real time)")
+                             "real time; 0 = as fast as possible)"
+                             + (f" (default: {pace:g})" if pace else ""))
     parser.add_argument("--mock-outputs", choices=[m.value for m in MockOutputs], default=None,
                         help="simulated engines return zeros (synthetic) or real onnxruntime "
                              "outputs")
@@ -63,7 +65,7 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         raise UserError(f"--duration must be positive, got {args.duration}")
     switches = [parse_switch(s, args.duration) for s in args.switch]
     return RunOptions(
-        duration_s=args.duration, clock=args.clock, pace=args.pace,
+        duration_s=args.duration, clock=args.clock, pace=args.pace or None,
         backend=BackendName(args.backend) if args.backend else None,
         power_mode=args.power, power_schedule=switches or None,
         mock_outputs=MockOutputs(args.mock_outputs) if args.mock_outputs else None,
