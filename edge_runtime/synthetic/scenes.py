@@ -147,7 +147,10 @@ class SceneGenerator:
     """Renders frame ``index`` of a deterministic synthetic stream.
 
     ``max_objects`` bounds MULTI scenes; ``noise`` is the std-dev of the sensor noise in 8-bit
-    levels. The same (seed, index) always renders the same pixels and ground truth.
+    levels. The world is made hard enough that the bundled models do not score 100%: shapes can
+    be low-contrast, partly hidden by other shapes, small, blurred (motion, focus) and
+    under- or over-exposed, among blobs that are not objects. The same (seed, index) always
+    renders the same pixels and ground truth.
     """
 
     width: int
@@ -155,12 +158,13 @@ class SceneGenerator:
     kind: SceneKind = SceneKind.MULTI
     seed: int = 0
     max_objects: int = 4
-    noise: float = 6.0
+    noise: float = 8.0
 
     def render(self, index: int) -> Scene:
         rng = np.random.default_rng([self.seed, index, 0x5CE9E])
         canvas = _background(rng, self.height, self.width)
         _clutter(rng, canvas)
+        _distractors(rng, canvas, int(rng.integers(0, 3 if self.kind is SceneKind.MULTI else 2)))
         if self.kind is SceneKind.SINGLE:
             placements = [_single_placement(rng, self.width, self.height)]
         else:
@@ -170,9 +174,58 @@ class SceneGenerator:
             box = _draw_shape(rng, canvas, class_id, cx, cy, radius, theta)
             if box is not None:
                 objects.append(SceneObject(class_id, box))
+        if self.kind is SceneKind.SINGLE and rng.random() < OCCLUDED_PROBABILITY:
+            _distractors(rng, canvas, 1)  # in front of the object
+        if rng.random() < BLUR_PROBABILITY:
+            canvas = _box_blur(canvas, int(rng.integers(1, 3)))
+        gain, offset = rng.uniform(0.6, 1.25), rng.uniform(-25.0, 25.0)
+        canvas = canvas * np.float32(gain) + np.float32(offset)
         canvas += rng.standard_normal(canvas.shape, dtype=np.float32) * np.float32(self.noise)
         image = np.clip(canvas, 0.0, 255.0).astype(np.uint8)
         return Scene(image=image, objects=tuple(objects), index=index)
+
+
+#: Share of frames blurred (motion or focus), with a 3x3 or 5x5 box.
+BLUR_PROBABILITY = 0.35
+#: Least luma difference between a shape and the background under it.
+MIN_CONTRAST = 30.0
+#: Share of single-object frames with a blob in front of the object.
+OCCLUDED_PROBABILITY = 0.35
+
+
+def _box_blur(canvas: FloatGrid, radius: int) -> FloatGrid:
+    """A separable box blur of half-width ``radius`` (edges replicated)."""
+    size = 2 * radius + 1
+    padded = np.pad(canvas, ((radius, radius), (radius, radius), (0, 0)), mode="edge")
+    rows = np.cumsum(padded, axis=0, dtype=np.float32)
+    rows = np.concatenate([rows[size - 1:size], rows[size:] - rows[:-size]], axis=0)
+    cols = np.cumsum(rows, axis=1, dtype=np.float32)
+    cols = np.concatenate([cols[:, size - 1:size], cols[:, size:] - cols[:, :-size]], axis=1)
+    return np.asarray(cols / np.float32(size * size), dtype=np.float32)
+
+
+def _distractors(rng: np.random.Generator, canvas: FloatGrid, count: int) -> None:
+    """Ellipses that belong to no class: a detector must not report them."""
+    height, width = canvas.shape[:2]
+    side = min(width, height)
+    for _ in range(count):
+        radius = rng.uniform(0.04, 0.12) * side
+        cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+        stretch = rng.uniform(1.6, 3.0)
+        reach = radius * stretch + 2
+        x0, x1 = max(int(cx - reach), 0), min(int(cx + reach) + 1, width)
+        y0, y1 = max(int(cy - reach), 0), min(int(cy + reach) + 1, height)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        theta = rng.uniform(0, math.pi)
+        dx, dy = xs + 0.5 - cx, ys + 0.5 - cy
+        u = (math.cos(theta) * dx + math.sin(theta) * dy) / stretch
+        v = -math.sin(theta) * dx + math.cos(theta) * dy
+        alpha = np.clip(0.5 - (np.sqrt(u * u + v * v) - radius), 0.0, 1.0)[..., None]
+        window = canvas[y0:y1, x0:x1]
+        colour = rng.uniform(0, 255, 3).astype(np.float32)
+        window[...] = window * (1.0 - alpha) + colour * alpha
 
 
 def _background(rng: np.random.Generator, height: int, width: int) -> FloatGrid:
@@ -210,7 +263,7 @@ def _single_placement(
     rng: np.random.Generator, width: int, height: int
 ) -> tuple[int, float, float, float, float]:
     side = min(width, height)
-    radius = rng.uniform(0.22, 0.36) * side
+    radius = rng.uniform(0.16, 0.36) * side
     cx = width / 2 + rng.uniform(-0.15, 0.15) * width
     cy = height / 2 + rng.uniform(-0.15, 0.15) * height
     return int(rng.integers(len(SHAPE_CLASSES))), cx, cy, radius, rng.uniform(-0.6, 0.6)
@@ -219,17 +272,18 @@ def _single_placement(
 def _multi_placements(
     rng: np.random.Generator, width: int, height: int, max_objects: int
 ) -> list[tuple[int, float, float, float, float]]:
-    """Up to ``max_objects`` shapes whose bounding circles do not overlap."""
+    """Up to ``max_objects`` shapes; a later one may hide up to about a third of an earlier
+    one (their bounding circles overlap by at most 30% of the radii)."""
     side = min(width, height)
     wanted = int(rng.integers(1, max_objects + 1))
     placed: list[tuple[int, float, float, float, float]] = []
     for _ in range(wanted * 12):
         if len(placed) == wanted:
             break
-        radius = rng.uniform(0.07, 0.17) * side
+        radius = rng.uniform(0.055, 0.17) * side
         cx = rng.uniform(radius, width - radius)
         cy = rng.uniform(radius, height - radius)
-        if all(math.hypot(cx - p[1], cy - p[2]) > 1.05 * (radius + p[3]) for p in placed):
+        if all(math.hypot(cx - p[1], cy - p[2]) > 0.7 * (radius + p[3]) for p in placed):
             placed.append(
                 (int(rng.integers(len(SHAPE_CLASSES))), cx, cy, radius, rng.uniform(-0.6, 0.6))
             )
@@ -237,12 +291,12 @@ def _multi_placements(
 
 
 def _contrasting_colour(rng: np.random.Generator, local_mean: FloatGrid) -> FloatGrid:
-    """A colour at least ~70 levels of luma away from the background under the object."""
+    """A colour at least ``MIN_CONTRAST`` levels of luma away from the background under it."""
     luma_bg = float(local_mean @ np.array([0.299, 0.587, 0.114], dtype=np.float32))
     for _ in range(32):
         colour = rng.uniform(0, 255, 3).astype(np.float32)
         luma = float(colour @ np.array([0.299, 0.587, 0.114], dtype=np.float32))
-        if abs(luma - luma_bg) > 70:
+        if abs(luma - luma_bg) > MIN_CONTRAST:
             return colour
     return np.full(3, 255.0 if luma_bg < 128 else 0.0, dtype=np.float32)
 

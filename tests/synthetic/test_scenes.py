@@ -40,7 +40,7 @@ def test_single_scenes_hold_one_large_object_and_every_class_appears() -> None:
 
 
 def test_an_object_is_visible_where_its_box_says() -> None:
-    """Shapes are drawn >= 70 luma levels from the background under them."""
+    """Shapes are drawn >= 30 luma levels from the background under them."""
     generator = SceneGenerator(128, 128, SceneKind.SINGLE, seed=3, noise=0.0)
     for index in range(10):
         scene = generator.render(index)
@@ -48,4 +48,4 @@ def test_an_object_is_visible_where_its_box_says() -> None:
         x1, y1, x2, y2 = (np.array(scene.objects[0].box) * 128).round().astype(int)
         ring = np.concatenate([luma[max(y1 - 3, 0), x1:x2], luma[min(y2 + 2, 127), x1:x2]])
         inside = luma[y1:y2, x1:x2]
-        assert (np.abs(inside - np.median(ring)) > 35).mean() > 0.2, index
+        assert (np.abs(inside - np.median(ring)) > 15).mean() > 0.2, index
