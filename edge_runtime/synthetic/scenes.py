@@ -175,10 +175,11 @@ class SceneGenerator:
             if box is not None:
                 objects.append(SceneObject(class_id, box))
         if self.kind is SceneKind.SINGLE and rng.random() < OCCLUDED_PROBABILITY:
-            _distractors(rng, canvas, 1)  # in front of the object
+            _, cx, cy, radius, _ = placements[0]
+            _occluder(rng, canvas, cx, cy, radius)
         if rng.random() < BLUR_PROBABILITY:
             canvas = _box_blur(canvas, int(rng.integers(1, 3)))
-        gain, offset = rng.uniform(0.6, 1.25), rng.uniform(-25.0, 25.0)
+        gain, offset = rng.uniform(0.7, 1.2), rng.uniform(-15.0, 15.0)
         canvas = canvas * np.float32(gain) + np.float32(offset)
         canvas += rng.standard_normal(canvas.shape, dtype=np.float32) * np.float32(self.noise)
         image = np.clip(canvas, 0.0, 255.0).astype(np.uint8)
@@ -204,28 +205,41 @@ def _box_blur(canvas: FloatGrid, radius: int) -> FloatGrid:
     return np.asarray(cols / np.float32(size * size), dtype=np.float32)
 
 
+def _ellipse(rng: np.random.Generator, canvas: FloatGrid, cx: float, cy: float, radius: float,
+             stretch: float, theta: float) -> None:
+    """Composite a soft-edged ellipse (semi-axes ``radius * stretch`` and ``radius``)."""
+    height, width = canvas.shape[:2]
+    reach = radius * stretch + 2
+    x0, x1 = max(int(cx - reach), 0), min(int(cx + reach) + 1, width)
+    y0, y1 = max(int(cy - reach), 0), min(int(cy + reach) + 1, height)
+    if x1 <= x0 or y1 <= y0:
+        return
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    dx, dy = xs + 0.5 - cx, ys + 0.5 - cy
+    u = (math.cos(theta) * dx + math.sin(theta) * dy) / stretch
+    v = -math.sin(theta) * dx + math.cos(theta) * dy
+    alpha = np.clip(0.5 - (np.sqrt(u * u + v * v) - radius), 0.0, 1.0)[..., None]
+    window = canvas[y0:y1, x0:x1]
+    colour = rng.uniform(0, 255, 3).astype(np.float32)
+    window[...] = window * (1.0 - alpha) + colour * alpha
+
+
 def _distractors(rng: np.random.Generator, canvas: FloatGrid, count: int) -> None:
     """Ellipses that belong to no class: a detector must not report them."""
     height, width = canvas.shape[:2]
     side = min(width, height)
     for _ in range(count):
-        radius = rng.uniform(0.04, 0.12) * side
-        cx, cy = rng.uniform(0, width), rng.uniform(0, height)
-        stretch = rng.uniform(1.6, 3.0)
-        reach = radius * stretch + 2
-        x0, x1 = max(int(cx - reach), 0), min(int(cx + reach) + 1, width)
-        y0, y1 = max(int(cy - reach), 0), min(int(cy + reach) + 1, height)
-        if x1 <= x0 or y1 <= y0:
-            continue
-        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-        theta = rng.uniform(0, math.pi)
-        dx, dy = xs + 0.5 - cx, ys + 0.5 - cy
-        u = (math.cos(theta) * dx + math.sin(theta) * dy) / stretch
-        v = -math.sin(theta) * dx + math.cos(theta) * dy
-        alpha = np.clip(0.5 - (np.sqrt(u * u + v * v) - radius), 0.0, 1.0)[..., None]
-        window = canvas[y0:y1, x0:x1]
-        colour = rng.uniform(0, 255, 3).astype(np.float32)
-        window[...] = window * (1.0 - alpha) + colour * alpha
+        _ellipse(rng, canvas, rng.uniform(0, width), rng.uniform(0, height),
+                 rng.uniform(0.04, 0.12) * side, rng.uniform(1.6, 3.0), rng.uniform(0, math.pi))
+
+
+def _occluder(rng: np.random.Generator, canvas: FloatGrid, cx: float, cy: float,
+              radius: float) -> None:
+    """A blob in front of an object, over one side of it: it hides part, never all."""
+    angle = rng.uniform(0, 2 * math.pi)
+    distance = rng.uniform(0.75, 1.0) * radius
+    _ellipse(rng, canvas, cx + distance * math.cos(angle), cy + distance * math.sin(angle),
+             rng.uniform(0.25, 0.4) * radius, rng.uniform(1.2, 2.0), angle + math.pi / 2)
 
 
 def _background(rng: np.random.Generator, height: int, width: int) -> FloatGrid:

@@ -34,7 +34,7 @@ def test_single_scenes_hold_one_large_object_and_every_class_appears() -> None:
     for index in range(200):
         (obj,) = generator.render(index).objects
         x1, y1, x2, y2 = obj.box
-        assert (x2 - x1) * (y2 - y1) > 0.02
+        assert (x2 - x1) * (y2 - y1) > 0.01
         seen.add(obj.class_id)
     assert seen == set(range(len(SHAPE_CLASSES)))
 
