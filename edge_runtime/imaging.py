@@ -34,13 +34,19 @@ def resize_bilinear(image: npt.NDArray[np.generic], height: int, width: int) -> 
     src = np.asarray(image, dtype=np.float32)
     if src.shape[0] == height and src.shape[1] == width:
         return src
-    y0, y1, wy = _bilinear_taps(src.shape[0], height)
-    x0, x1, wx = _bilinear_taps(src.shape[1], width)
-    extra = (1,) * (src.ndim - 2)
-    wy_b = wy.reshape((-1, 1, *extra))
-    rows = src[y0] * (1.0 - wy_b) + src[y1] * wy_b
-    wx_b = wx.reshape((1, -1, *extra))
-    out = rows[:, x0] * (1.0 - wx_b) + rows[:, x1] * wx_b
+    half = np.float32(0.5)
+    if src.shape[0] == 2 * height:  # exact 2x: taps 2i and 2i+1, weight 0.5 (same arithmetic)
+        rows = src[0::2] * half + src[1::2] * half
+    else:
+        y0, y1, wy = _bilinear_taps(src.shape[0], height)
+        wy_b = wy.reshape((-1,) + (1,) * (src.ndim - 1))
+        rows = src[y0] * (1.0 - wy_b) + src[y1] * wy_b
+    if src.shape[1] == 2 * width:
+        out = rows[:, 0::2] * half + rows[:, 1::2] * half
+    else:
+        x0, x1, wx = _bilinear_taps(src.shape[1], width)
+        wx_b = wx.reshape((1, -1) + (1,) * (src.ndim - 2))
+        out = rows[:, x0] * (1.0 - wx_b) + rows[:, x1] * wx_b
     return np.asarray(out, dtype=np.float32)
 
 

@@ -1,0 +1,61 @@
+"""The walking skeleton's acceptance checks, end to end through the CLI.
+
+- ``edge-runtime demo`` produces the summary for 3 pipelines x 2 power modes, with watts per
+  mode, and the critical pipeline misses no deadline in 40 W;
+- ``edge-runtime run pipelines/demo.yaml --backend onnxruntime`` runs the same set with real
+  CPU inference, and the live accuracy of each pipeline is within 5 points of the held-out
+  figure in engines/models/metrics.json.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edge_runtime.cli.main import main
+from tests.conftest import REPO
+
+KEYS = {"frames", "hz", "p50_ms", "p99_ms", "deadline_misses", "drops"}
+MODEL_OF = {"front_detector": "shapes_detector", "part_classifier": "shapes_classifier",
+            "rear_detector": "shapes_detector"}
+
+
+def test_demo_summary_contract(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "demo.json"
+    status = main(["demo", "--duration", "6", "--pace", "0", "--json", str(out),
+                   "--cache-dir", str(tmp_path / "cache")])
+    assert status == 0
+    summary = json.loads(out.read_text())
+    assert set(summary["pipelines"]) == set(MODEL_OF)
+    for pipeline, by_mode in summary["pipelines"].items():
+        assert set(by_mode) == {"40W", "15W"}, pipeline
+        for row in by_mode.values():
+            assert KEYS <= set(row)
+            assert "accuracy" in row  # the demo computes real outputs
+    assert set(summary["modes"]) == {"40W", "15W"}
+    assert all(mode["watts"] > 0 for mode in summary["modes"].values())
+    assert summary["modes"]["15W"]["watts"] < summary["modes"]["40W"]["watts"]
+    front = summary["pipelines"]["front_detector"]
+    assert front["40W"]["deadline_misses"] == 0
+    assert front["40W"]["frames"] == 90 and front["15W"]["frames"] == 90
+    assert front["15W"]["p50_ms"] > front["40W"]["p50_ms"]
+    assert summary["engines"]["rear_detector"]["lane"] == "dla0"
+    assert (tmp_path / "demo.png").stat().st_size > 10_000
+    assert (tmp_path / "demo-output" / "front_detector.jsonl").exists()
+
+
+def test_real_cpu_inference_scores_like_the_held_out_figures(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    status = main(["run", str(REPO / "pipelines" / "demo.yaml"), "--backend", "onnxruntime",
+                   "--duration", "8", "--json", str(out), "--cache-dir", str(tmp_path / "c")])
+    assert status == 0
+    summary = json.loads(out.read_text())
+    figures = json.loads((REPO / "engines" / "models" / "metrics.json").read_text())
+    for pipeline, model in MODEL_OF.items():
+        (row,) = summary["pipelines"][pipeline].values()
+        assert row["frames"] >= 40, (pipeline, row)
+        assert abs(row["accuracy"] - figures[model]["value"]) <= 0.05, (pipeline, row)
+    assert {e["lane"] for e in summary["engines"].values()} == {"cpu"}
