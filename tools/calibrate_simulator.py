@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
+
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -40,6 +42,8 @@ from edge_runtime.sim.reference_models import (
     reference_cost,
     reference_model,
 )
+
+Vector = npt.NDArray[np.float64]
 
 #: Coefficients the fit moves, with their range: None = any positive value (fitted in log
 #: space), a number = between 0 and that number (fitted through a scaled logistic).
@@ -95,8 +99,8 @@ def objective(calibration: Calibration, groups: frozenset[str],
     return total
 
 
-def nelder_mead(f: Callable[[np.ndarray], float], x0: np.ndarray, step: float = 0.3,
-                iterations: int = 2000, tolerance: float = 1e-9) -> tuple[np.ndarray, float]:
+def nelder_mead(f: Callable[[Vector], float], x0: Vector, step: float = 0.3,
+                iterations: int = 2000, tolerance: float = 1e-9) -> tuple[Vector, float]:
     """Minimise ``f`` from ``x0`` (adaptive coefficients of Gao & Han for higher dimensions)."""
     n = len(x0)
     alpha, gamma, rho, sigma = 1.0, 1.0 + 2.0 / n, 0.75 - 1.0 / (2 * n), 1.0 - 1.0 / n
@@ -135,11 +139,11 @@ def fit(start: Calibration, params: dict[str, float | None], groups: frozenset[s
     """Nelder-Mead over ``params`` (restarted from its own best point) on ``groups``."""
     names = list(params)
 
-    def build(x: np.ndarray) -> Calibration:
+    def build(x: Vector) -> Calibration:
         return dataclasses.replace(start, **{n: _decode(v, params[n]) for n, v in zip(
             names, x.tolist(), strict=True)})
 
-    def f(x: np.ndarray) -> float:
+    def f(x: Vector) -> float:
         try:
             return objective(build(x), groups, names)
         except (OverflowError, ZeroDivisionError, ValueError):

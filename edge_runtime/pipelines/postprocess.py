@@ -90,9 +90,8 @@ def softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 
 def classify(config: ClassificationPost, labels: Sequence[str]) -> Decoder:
     def decode(outputs: Outputs) -> Classification:
-        scores = _pick(outputs, config.output).reshape(-1)
-        if config.softmax:
-            scores = softmax(scores)
+        raw = _pick(outputs, config.output).reshape(-1)
+        scores = softmax(raw) if config.softmax else raw
         k = min(config.top_k, scores.size)
         top = np.argsort(-scores, kind="stable")[:k]
         return Classification(
