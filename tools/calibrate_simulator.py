@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge_runtime.sim.calibration_report import (
