@@ -15,6 +15,8 @@ from edge_runtime.cli.options import (
     console,
 )
 from edge_runtime.config.loading import load_power_profile, load_recipe
+from edge_runtime.config.recipe import EngineRecipe
+from edge_runtime.engines.backends.mock import effective_precision
 from edge_runtime.engines.base import BuildResult
 from edge_runtime.engines.cache import EngineCache
 from edge_runtime.engines.registry import EngineContext, build_engine, resolve_backend
@@ -39,9 +41,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def latency_by_mode(result: BuildResult, device: SimulatedJetson) -> dict[str, float]:
     """The simulated Jetson's latency estimate for the engine in every power mode (ms)."""
-    from edge_runtime.config.recipe import EngineRecipe
-    from edge_runtime.engines.backends.mock import effective_precision
-
     cost = result.artifact.manifest.cost_profile()
     if cost is None:
         return {}

@@ -10,6 +10,7 @@ and fills ``activate_impl`` / ``infer_impl`` / ``deactivate_impl``; the base hol
 from __future__ import annotations
 
 import datetime as dt
+import json
 import platform
 import time
 from abc import ABC, abstractmethod
@@ -94,8 +95,6 @@ def base_manifest_fields(request: BuildRequest, builder: EngineBuilder, plan: by
 
 
 def _labels_from_metadata(metadata: Mapping[str, str]) -> list[str]:
-    import json
-
     raw = metadata.get("labels")
     if not raw:
         return []

@@ -38,6 +38,7 @@ from edge_runtime.runtime.workers import (
 )
 from edge_runtime.scheduler.core import Job, PipelineSpec, Scheduler
 from edge_runtime.scheduler.loop import EventLoop, RealtimeLoop, SimulatedLoop
+from edge_runtime.sim.device_model import Lane
 from edge_runtime.sim.jetson import SimulatedJetson
 
 Observer = Callable[[RunSnapshot], None]
@@ -320,8 +321,6 @@ class Runtime:
         )
 
     def _watts(self, metrics: RunMetrics, now: float) -> dict[str, float]:
-        from edge_runtime.sim.device_model import Lane
-
         watts = {}
         for label, util in metrics.utilisation(now).items():
             mode = resolve_mode(self.loaded.profile, label)
