@@ -147,6 +147,8 @@ class EngineRecipe(ConfigModel):
     """Shapes for inputs with dynamic dimensions, by input name."""
     max_batch: int = Field(default=1, ge=1)
     """Largest batch the engine serves."""
+    workspace_mb: int | None = Field(default=None, ge=1)
+    """Cap on the builder's scratch memory (TensorRT workspace pool), in MiB."""
     backend: BackendName = BackendName.AUTO
     """Engine backend."""
     mock: MockConfig = MockConfig()

@@ -14,7 +14,7 @@ import json
 import platform
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -38,15 +38,34 @@ Outputs = dict[str, npt.NDArray[np.generic]]
 Progress = Callable[[str], None]
 
 
+#: Calibration data: batches of feeds (input name -> array), the one protocol that the
+#: onnxruntime calibrators and the TensorRT calibrator adapter both consume.
+CalibrationFeeds = Iterable[Mapping[str, npt.NDArray[np.generic]]]
+
+
 @dataclass(frozen=True)
 class BuildRequest:
-    """What a builder needs: the recipe, the ONNX (bytes and parsed) and static input shapes."""
+    """What a builder needs: the recipe, the ONNX to build (bytes and parsed), static input
+    shapes and the cache key; plus what the optimisation stages produced before it.
+
+    ``onnx_bytes`` is the model to build: the user's ONNX, or its 2:4-pruned and/or Q/DQ
+    (explicitly quantized) form when ``quantized`` is set. ``calibration_cache`` holds the same
+    activation ranges in TensorRT's calibration-cache format (implicit INT8, and DLA builds from
+    a cache); ``calibration_feeds`` lets a builder calibrate itself when there is no cache.
+    ``high_precision_layers`` names ONNX nodes the accuracy gate kept out of INT8.
+    ``work_dir`` is a persistent per-backend directory (e.g. TensorRT's timing cache).
+    """
 
     recipe: EngineRecipe
     onnx_bytes: bytes
     model: ModelProto
     input_shapes: dict[str, list[int]]
     key: str
+    quantized: bool = False
+    calibration_cache: bytes | None = None
+    calibration_feeds: CalibrationFeeds | None = None
+    high_precision_layers: tuple[str, ...] = ()
+    work_dir: Path | None = None
 
 
 class EngineBuilder(ABC):
