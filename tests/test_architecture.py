@@ -22,10 +22,11 @@ LAYERS: dict[str, int] = {
     "synthetic": 1, "graph": 1, "scheduler": 1,
     "config": 2,
     "sim": 3, "pipelines": 3, "power": 3,
-    "engines": 4,
-    "runtime": 5,
-    "cli": 6,
-    "__main__": 7,
+    "optimize": 4,
+    "engines": 5,
+    "runtime": 6,
+    "cli": 7,
+    "__main__": 8,
 }
 HARDWARE = ("tensorrt", "pycuda", "cuda", "rclpy", "torch")
 
