@@ -33,8 +33,8 @@ import onnxruntime as ort
 from edge_runtime import __version__
 from edge_runtime.config import load_pipeline_set
 from edge_runtime.config.assets import engines_dir
-from edge_runtime.config.pipeline import PreprocessConfig
 from edge_runtime.config.recipe import BackendName
+from edge_runtime.config.stages import PreprocessConfig
 from edge_runtime.fileio import atomic_write_text
 from edge_runtime.pipelines.preprocess import preprocess_frame
 from edge_runtime.runtime.runtime import RunOptions, Runtime

@@ -12,6 +12,8 @@ from pathlib import Path
 
 #: Exit status for a user's mistake (as argparse uses for usage errors).
 EXIT_USER_ERROR = 2
+#: Exit status when a build ran but its result failed the accuracy gate.
+EXIT_GATE_FAILED = 3
 
 
 class UserError(Exception):
@@ -47,3 +49,9 @@ class MissingDependencyError(UserError):
         hint = f"install it with: pip install 'edge-runtime[{extra}]'"
         super().__init__(f"{what} is not available ({detail}); {hint}" if detail
                          else f"{what} is not available; {hint}")
+
+
+class GateFailedError(UserError):
+    """A build's accuracy fell further than the recipe allows, even with fallbacks tried."""
+
+    exit_status = EXIT_GATE_FAILED

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from edge_runtime.config.pipeline import (
+from edge_runtime.config.stages import (
     ClassificationPost,
     DetectionPost,
     PostprocessConfig,

@@ -93,7 +93,7 @@ def patch_def(line: str) -> tuple[str, list[str]]:
             changes.append("renamed parameter 'in' -> 'in_'")
             bare = "in_"
         if bare.startswith("*") or bare == "/":
-            keyword_only = keyword_only or bare.startswith("*") and not bare.startswith("**")
+            keyword_only = keyword_only or (bare.startswith("*") and not bare.startswith("**"))
             patched.append(name + rest)
             continue
         if _has_default(param):
@@ -135,13 +135,18 @@ def read_sources(source: Path) -> Iterator[tuple[str, str]]:
     if source.is_file() and source.suffix == ".whl":
         with zipfile.ZipFile(source) as wheel:
             for name in STUB_FILES:
-                yield name, wheel.read(name).decode("utf-8")
+                yield name, _lf(wheel.read(name).decode("utf-8"))
         return
     for name in STUB_FILES:
         path = source / name
         if not path.is_file():
             raise SystemExit(f"{path} not found: is tensorrt-stubs installed in {source}?")
-        yield name, path.read_text(encoding="utf-8")
+        yield name, _lf(path.read_bytes().decode("utf-8"))
+
+
+def _lf(text: str) -> str:
+    """The stubs ship with CRLF line ends; the copies get LF, whichever way they were read."""
+    return text.replace("\r\n", "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,10 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         total += len(changes)
         for change in changes:
             print(f"{name}:{change}")
-        if target.is_file() and target.read_text(encoding="utf-8") == patched:
+        if target.is_file() and target.read_bytes() == patched.encode("utf-8"):
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(patched, encoding="utf-8")
+        target.write_bytes(patched.encode("utf-8"))
     print(f"{total} changes; patched stubs in {args.dest}")
     return 0
 

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
-from edge_runtime.config.pipeline import DetectionPost
+from edge_runtime.config.stages import DetectionPost
 from edge_runtime.pipelines.postprocess import Detections, detect
 from edge_runtime.pipelines.scoring import MeanAveragePrecision
 from edge_runtime.synthetic import SHAPE_CLASSES, SceneKind

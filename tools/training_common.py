@@ -28,7 +28,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from edge_runtime.config.pipeline import PreprocessConfig
+from edge_runtime.config.stages import PreprocessConfig
 from edge_runtime.pipelines.preprocess import preprocess_frame
 from edge_runtime.synthetic import SHAPE_CLASSES, SceneGenerator, SceneKind, SceneObject
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from edge_runtime.config.base import ConfigModel
+from edge_runtime.config.stages import PostprocessConfig, PreprocessConfig, SourceConfig
 
 
 class Precision(str, enum.Enum):
@@ -58,18 +60,55 @@ class MockOutputs(str, enum.Enum):
     ONNXRUNTIME = "onnxruntime"
 
 
+class DataConfig(ConfigModel):
+    """Frames (or ready tensors) for calibration or evaluation, and how to use them."""
+
+    source: Literal["pipeline"] | SourceConfig = "pipeline"
+    """``pipeline``: the source of the pipeline that runs this engine; or a source of its own
+    (``synthetic_camera``, ``image_dir``, ``numpy``). An .npz whose arrays are named like the
+    model's inputs is read as ready tensors (one sample per index of the first axis), which is
+    how non-image models (audio, token ids, recurrent state) are calibrated."""
+    preprocess: PreprocessConfig | None = None
+    """Frame to tensor (default: the pipeline's; without a pipeline, resize to the input)."""
+    postprocess: PostprocessConfig | None = None
+    """Decoder for the task metric, top-1 or mAP@0.5 (default: the pipeline's; else none, and
+    the gate compares raw outputs)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _path_shorthand(cls, value: Any) -> Any:
+        """``data: calib/`` or ``data: calib.npz`` is short for a source of that file."""
+        if isinstance(value, str) and value != "pipeline":
+            kind = "numpy" if value.endswith((".npy", ".npz")) else "image_dir"
+            return {"source": {"type": kind, "path": value}}
+        if value == "pipeline":
+            return {"source": "pipeline"}
+        return value
+
+
 class CalibrationConfig(ConfigModel):
     """INT8 calibration: which data, how many batches, which range estimator."""
 
     method: CalibrationMethod = CalibrationMethod.ENTROPY
     """Range estimator for INT8 activations."""
-    data: str = "pipeline"
-    """Calibration data: an image directory, an .npy/.npz file, or ``pipeline`` (the pipeline's
-    own source and preprocess)."""
+    data: DataConfig = DataConfig()
+    """Calibration data (a path is short for a source of that file; ``pipeline`` by default)."""
     batches: int = Field(default=16, ge=1)
     """How many batches to feed through the model."""
+    batch_size: int = Field(default=8, ge=1)
+    """Frames per batch (1 when the model's batch dimension is fixed)."""
     percentile: float = Field(default=99.99, gt=50.0, le=100.0)
     """Percentile kept by the ``percentile`` method."""
+
+
+class EvaluationConfig(ConfigModel):
+    """The data the accuracy gate compares the built precision with FP32 on."""
+
+    data: DataConfig | None = None
+    """Evaluation data (default: the calibration data's source, with frames it did not see
+    where the source can give them)."""
+    frames: int = Field(default=300, ge=1)
+    """How many samples to evaluate."""
 
 
 class TargetConfig(ConfigModel):
@@ -139,8 +178,14 @@ class EngineRecipe(ConfigModel):
     """Engine precision."""
     sparsity: Sparsity = Sparsity.NONE
     """Structured sparsity to exploit."""
-    calibration: CalibrationConfig | None = None
+    calibration: CalibrationConfig = CalibrationConfig()
     """INT8 calibration (used when precision is int8 or best)."""
+    evaluation: EvaluationConfig = EvaluationConfig()
+    """What the accuracy gate evaluates on."""
+    max_accuracy_drop: float | None = Field(default=None, ge=0)
+    """Largest drop of the task metric (top-1 or mAP@0.5, in points) the built precision may
+    have against FP32; without a task metric, of output agreement (100 x cosine similarity).
+    Unset: the drop is measured and reported, never enforced."""
     target: TargetConfig = TargetConfig()
     """Accelerator and fallback."""
     inputs: dict[str, ShapeProfile] = Field(default_factory=dict)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from edge_runtime.config.pipeline import (
+from edge_runtime.config.stages import (
     ClassificationPost,
     DetectionPost,
     PostprocessConfig,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from edge_runtime.config.pipeline import PreprocessConfig
+from edge_runtime.config.stages import PreprocessConfig
 from edge_runtime.imaging import resize_bilinear, resize_nearest
 
 _DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8}

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from edge_runtime.config.pipeline import JsonlSink, LogSink, SinkConfig
+from edge_runtime.config.stages import JsonlSink, LogSink, SinkConfig
 from edge_runtime.errors import UserError
 from edge_runtime.fileio import fsync_dir
 

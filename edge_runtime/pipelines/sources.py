@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from edge_runtime.config.pipeline import (
+from edge_runtime.config.stages import (
     ImageDirSource,
     NumpySource,
     SourceConfig,

@@ -35,6 +35,9 @@ SHAPE_CLASSES: tuple[str, ...] = (
 )
 
 FloatGrid = npt.NDArray[np.float32]
+
+#: Sensor noise (std-dev, 8-bit levels) of the synthetic camera unless configured otherwise.
+DEFAULT_NOISE = 8.0
 SdfFn = Callable[[FloatGrid, FloatGrid, float], FloatGrid]
 
 
@@ -158,7 +161,7 @@ class SceneGenerator:
     kind: SceneKind = SceneKind.MULTI
     seed: int = 0
     max_objects: int = 4
-    noise: float = 8.0
+    noise: float = DEFAULT_NOISE
 
     def render(self, index: int) -> Scene:
         rng = np.random.default_rng([self.seed, index, 0x5CE9E])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_runtime.config.pipeline import ClassificationPost, DetectionPost, SegmentationPost
+from edge_runtime.config.stages import ClassificationPost, DetectionPost, SegmentationPost
 from edge_runtime.pipelines.postprocess import (
     Classification,
     Detections,

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_runtime.config.pipeline import (
+from edge_runtime.config.stages import (
     ImageDirSource,
     NumpySource,
     PreprocessConfig,

@@ -1,0 +1,184 @@
+"""Stage configs shared by pipeline sets and engine recipes: sources, preprocess, postprocess,
+sinks. (A recipe's calibration and evaluation data use the same source and preprocess models as
+a pipeline, so the same frames mean the same thing in both.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from edge_runtime.config.base import ConfigModel
+from edge_runtime.synthetic import DEFAULT_NOISE, SceneKind
+
+
+def resolve_path(value: Path, info: ValidationInfo) -> Path:
+    """Validator: a relative path is relative to the YAML file being loaded."""
+    source = (info.context or {}).get("source")
+    if source is not None and not value.is_absolute():
+        return Path(source.path.parent / value).resolve()
+    return value
+
+
+# --- sources -------------------------------------------------------------------------------------
+
+
+class SyntheticCameraSource(ConfigModel):
+    """A simulated camera rendering the synthetic world (with ground truth for scoring)."""
+
+    type: Literal["synthetic_camera"]
+    width: int = Field(default=320, ge=16, le=4096)
+    """Frame width in pixels."""
+    height: int = Field(default=240, ge=16, le=4096)
+    """Frame height in pixels."""
+    fps: float = Field(default=30.0, gt=0, le=1000)
+    """Camera frame rate."""
+    scene: SceneKind = SceneKind.MULTI
+    """``single`` (one large object, for classifiers) or ``multi`` (several, for detectors)."""
+    seed: int = 0
+    """Seed of the synthetic world; the same seed renders the same stream."""
+    max_objects: int = Field(default=4, ge=1, le=32)
+    """Upper bound on objects per frame in ``multi`` scenes."""
+    noise: float = Field(default=DEFAULT_NOISE, ge=0)
+    """Sensor noise, standard deviation in 8-bit levels."""
+
+
+class ImageDirSource(ConfigModel):
+    """Images from a directory (PNG/JPEG need Pillow; .npy images need nothing), in name order."""
+
+    type: Literal["image_dir"]
+    path: Path
+    """Directory, relative to this file."""
+    loop: bool = True
+    """Start again after the last image."""
+    fps: float | None = Field(default=None, gt=0)
+    """Replay rate; unset means as fast as the pipeline takes frames."""
+
+    _resolve_path = field_validator("path")(resolve_path)
+
+
+class NumpySource(ConfigModel):
+    """Frames from an .npy array (N x H x W x C) or one array of an .npz file."""
+
+    type: Literal["numpy"]
+    path: Path
+    """The .npy or .npz file, relative to this file."""
+    key: str | None = None
+    """Array name inside an .npz (default: the first array)."""
+    labels_key: str | None = None
+    """Optional .npz array of integer class labels, one per frame, for top-1 scoring."""
+    loop: bool = True
+    """Start again after the last frame."""
+    fps: float | None = Field(default=None, gt=0)
+    """Replay rate; unset means as fast as the pipeline takes frames."""
+
+    _resolve_path = field_validator("path")(resolve_path)
+
+
+SourceConfig = Annotated[
+    SyntheticCameraSource | ImageDirSource | NumpySource, Field(discriminator="type")
+]
+
+# --- preprocess ----------------------------------------------------------------------------------
+
+
+class PreprocessConfig(ConfigModel):
+    """Frame (H x W x C, uint8) to engine input tensor."""
+
+    resize: tuple[int, int] | None = None
+    """Target ``[height, width]``; unset takes the engine input's spatial size."""
+    interpolation: Literal["bilinear", "nearest"] = "bilinear"
+    """Resize filter."""
+    scale: float = 1.0 / 255.0
+    """Multiplier applied before mean/std."""
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    """Per-channel mean subtracted after scaling."""
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    """Per-channel divisor after the mean."""
+    layout: Literal["nchw", "nhwc"] = "nchw"
+    """Tensor layout."""
+    dtype: Literal["float32", "float16", "uint8"] = "float32"
+    """Tensor element type."""
+    input: str | None = None
+    """Engine input fed with the frame (default: the first input)."""
+
+    @field_validator("std")
+    @classmethod
+    def _nonzero_std(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(v == 0 for v in value):
+            raise ValueError("std values must be non-zero")
+        return value
+
+
+# --- postprocess ---------------------------------------------------------------------------------
+
+
+class ClassificationPost(ConfigModel):
+    """Top-k over a logits or probability vector."""
+
+    type: Literal["classification"]
+    top_k: int = Field(default=5, ge=1)
+    """How many classes to report."""
+    softmax: bool = True
+    """Apply softmax to the output (off if the model already outputs probabilities)."""
+    output: str | None = None
+    """Engine output to read (default: the first)."""
+    labels: list[str] | None = None
+    """Class names (default: the model's ``labels`` metadata)."""
+
+
+class DetectionPost(ConfigModel):
+    """Decode boxes, threshold and non-maximum suppression."""
+
+    type: Literal["detection"]
+    format: Literal["yolo"] = "yolo"
+    """``yolo``: one output ``[batch, boxes, 5 + classes]`` of (cx, cy, w, h) in input pixels,
+    objectness, then per-class scores."""
+    conf_threshold: float = Field(default=0.3, ge=0, le=1)
+    """Minimum objectness x class score."""
+    iou_threshold: float = Field(default=0.45, gt=0, le=1)
+    """Boxes of one class overlapping more than this are suppressed."""
+    max_detections: int = Field(default=100, ge=1)
+    """Detections kept per frame."""
+    output: str | None = None
+    """Engine output to read (default: the first)."""
+    labels: list[str] | None = None
+    """Class names (default: the model's ``labels`` metadata)."""
+
+
+class SegmentationPost(ConfigModel):
+    """Per-pixel argmax over class scores ``[batch, classes, H, W]``."""
+
+    type: Literal["segmentation"]
+    output: str | None = None
+    """Engine output to read (default: the first)."""
+    labels: list[str] | None = None
+    """Class names (default: the model's ``labels`` metadata)."""
+
+
+PostprocessConfig = Annotated[
+    ClassificationPost | DetectionPost | SegmentationPost, Field(discriminator="type")
+]
+
+# --- sinks ---------------------------------------------------------------------------------------
+
+
+class JsonlSink(ConfigModel):
+    """One JSON object per output frame, written to ``PATH.part`` and renamed on close."""
+
+    type: Literal["jsonl"]
+    path: Path
+    """Output file, relative to the working directory."""
+
+
+class LogSink(ConfigModel):
+    """A log line every ``every`` frames."""
+
+    type: Literal["log"]
+    every: int = Field(default=30, ge=1)
+    """Log every n-th output."""
+
+
+SinkConfig = Annotated[JsonlSink | LogSink, Field(discriminator="type")]

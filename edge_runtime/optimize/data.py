@@ -1,0 +1,167 @@
+"""Samples for calibration and evaluation: feeds for the model, with ground truth when known.
+
+Data enters through one tiny protocol, an iterable of feed dicts (input name -> array), the same
+object onnxruntime's calibrators and the TensorRT calibrator adapter consume (STYLE.md). Samples
+come from the pipeline's own source and preprocess, from a source of the recipe's own (a
+synthetic camera, images, an .npy/.npz of frames) or from an .npz of ready tensors named like the
+model's inputs (non-image models). Their fingerprint (a hash of the arrays) decides whether a
+calibration can be reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from edge_runtime.config.recipe import DataConfig
+from edge_runtime.config.stages import (
+    NumpySource,
+    PostprocessConfig,
+    PreprocessConfig,
+    SourceConfig,
+    SyntheticCameraSource,
+)
+from edge_runtime.errors import UserError
+from edge_runtime.graph.tensors import TensorSpec
+from edge_runtime.pipelines.preprocess import preprocess_frame, spatial_size
+from edge_runtime.pipelines.sources import Truth, open_source
+
+Array = npt.NDArray[np.generic]
+Feed = dict[str, Array]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One batch-of-one feed, with the ground truth of its frame when the source knows it."""
+
+    feed: Feed
+    truth: Truth = None
+
+
+@dataclass(frozen=True)
+class PipelineData:
+    """What a pipeline contributes when a recipe says ``source: pipeline``."""
+
+    source: SourceConfig
+    preprocess: PreprocessConfig
+    postprocess: PostprocessConfig | None
+
+
+@dataclass(frozen=True)
+class ResolvedData:
+    """A data config with 'pipeline' replaced by the pipeline's own stages."""
+
+    source: SourceConfig
+    preprocess: PreprocessConfig | None
+    postprocess: PostprocessConfig | None
+
+
+def resolve(config: DataConfig, pipeline: PipelineData | None, key: str) -> ResolvedData:
+    """Fill in ``pipeline`` defaults; a recipe that needs a pipeline and has none is an error."""
+    if config.source == "pipeline":
+        if pipeline is None:
+            raise UserError(f"{key}.source is 'pipeline' but this build has no pipeline: give "
+                            f"{key} a source of its own (a synthetic_camera, an image directory "
+                            "or an .npz), or build through a pipeline set", key=key)
+        return ResolvedData(pipeline.source, config.preprocess or pipeline.preprocess,
+                            config.postprocess or pipeline.postprocess)
+    assert not isinstance(config.source, str)
+    fallback = pipeline.preprocess if pipeline is not None else None
+    post = config.postprocess or (pipeline.postprocess if pipeline is not None else None)
+    return ResolvedData(config.source, config.preprocess or fallback, post)
+
+
+def disjoint(data: ResolvedData) -> ResolvedData:
+    """The same kind of data, other frames: a synthetic camera with another seed (evaluation
+    must not score the frames calibration saw). File sources have no other frames to give."""
+    if isinstance(data.source, SyntheticCameraSource):
+        source = data.source.model_copy(update={"seed": data.source.seed + 7919})
+        return ResolvedData(source, data.preprocess, data.postprocess)
+    return data
+
+
+def load_samples(data: ResolvedData, inputs: Sequence[TensorSpec], count: int) -> list[Sample]:
+    """``count`` samples (fewer if a finite source ends first)."""
+    tensors = _tensor_archive(data.source, inputs)
+    if tensors is not None:
+        return list(itertools.islice(_tensor_samples(tensors, inputs), count))
+    if not inputs:
+        raise UserError("the model has no inputs to feed")
+    target = inputs[0]
+    preprocess = data.preprocess or PreprocessConfig()
+    size = spatial_size([d if isinstance(d, int) else -1 for d in target.shape],
+                        preprocess.layout)
+    if size is None:
+        raise UserError(f"input '{target.name}' is not an image ({target.describe()}); give "
+                        "an .npz of tensors named like the inputs", key="data.source")
+    extras = {spec.name: np.zeros([d if isinstance(d, int) else 1 for d in spec.shape],
+                                  dtype=spec.numpy_dtype) for spec in inputs[1:]}
+    source = open_source(data.source)
+    samples = []
+    try:
+        for index in range(count):
+            frame = source.read(index / source.rate_hz if source.rate_hz else 0.0)
+            if frame is None:
+                break
+            tensor = preprocess_frame(frame.image, preprocess, size).astype(target.numpy_dtype)
+            samples.append(Sample({target.name: tensor, **extras}, frame.truth))
+    finally:
+        source.close()
+    return samples
+
+
+def _tensor_archive(source: SourceConfig,
+                    inputs: Sequence[TensorSpec]) -> dict[str, Array] | None:
+    """An .npz whose arrays are named like every model input: ready tensors, not frames."""
+    if not isinstance(source, NumpySource) or source.path.suffix != ".npz":
+        return None
+    path = Path(source.path)
+    if not path.is_file():
+        raise UserError(f"data file not found: {path}", key="data.source.path")
+    with np.load(path) as archive:
+        names = set(archive.files)
+        if not {spec.name for spec in inputs} <= names:
+            return None
+        return {spec.name: np.asarray(archive[spec.name]) for spec in inputs}
+
+
+def _tensor_samples(arrays: dict[str, Array], inputs: Sequence[TensorSpec]) -> Iterator[Sample]:
+    count = min(len(a) for a in arrays.values())
+    for index in range(count):
+        feed = {}
+        for spec in inputs:
+            value = arrays[spec.name][index:index + 1]
+            if value.ndim == len(spec.shape) + 1:  # stored with a batch axis per sample
+                value = value[0]
+            feed[spec.name] = np.ascontiguousarray(value, dtype=spec.numpy_dtype)
+        yield Sample(feed)
+
+
+def batched(samples: Sequence[Sample], batch_size: int, inputs: Sequence[TensorSpec]) -> list[Feed]:
+    """Samples stacked into batches along axis 0 (batch size 1 when the batch is fixed)."""
+    fixed = any(isinstance(spec.shape[0], int) for spec in inputs if spec.shape)
+    size = 1 if fixed else max(batch_size, 1)
+    feeds = []
+    for start in range(0, len(samples), size):
+        group = samples[start:start + size]
+        feeds.append({name: np.concatenate([s.feed[name] for s in group], axis=0)
+                      for name in group[0].feed})
+    return feeds
+
+
+def fingerprint(samples: Sequence[Sample]) -> str:
+    """A hash of every array: equal fingerprints mean identical calibration data."""
+    digest = hashlib.sha256()
+    for sample in samples:
+        for name in sorted(sample.feed):
+            array = np.ascontiguousarray(sample.feed[name])
+            digest.update(name.encode())
+            digest.update(str(array.dtype).encode() + str(array.shape).encode())
+            digest.update(array.tobytes())
+    return digest.hexdigest()

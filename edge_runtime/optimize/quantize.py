@@ -1,0 +1,96 @@
+"""Q/DQ models from activation ranges, with onnxruntime's own QDQ quantizer.
+
+What ``quantize_static`` does after calibrating, done here from ranges we already have, so one
+calibration serves every attempt of the accuracy gate. Settings are TensorRT's: symmetric INT8
+activations and weights (zero point 0), per-channel weights, QuantizeLinear/DequantizeLinear
+pairs (explicit quantization, the only INT8 path on TensorRT 11). The same model runs on
+onnxruntime's CPU INT8 kernels, which is how its accuracy is measured here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from onnx import ModelProto
+
+from edge_runtime.graph.analysis import COMPUTE_OPS
+from edge_runtime.optimize.calibration import ActivationRanges
+
+
+@dataclass(frozen=True)
+class QuantReport:
+    """Which compute layers run in INT8, which stay in higher precision, and why."""
+
+    int8: tuple[str, ...]
+    kept_by_gate: tuple[str, ...] = ()
+    not_quantizable: dict[str, str] = field(default_factory=dict)
+
+    def layer_precisions(self, high: str = "fp16") -> dict[str, str]:
+        precisions = dict.fromkeys(self.int8, "int8")
+        precisions.update(dict.fromkeys(self.kept_by_gate, high))
+        precisions.update(dict.fromkeys(self.not_quantizable, high))
+        return precisions
+
+    def to_dict(self) -> dict[str, object]:
+        return {"int8": list(self.int8), "kept_by_gate": list(self.kept_by_gate),
+                "not_quantizable": self.not_quantizable}
+
+
+def compute_nodes(model: ModelProto) -> list[str]:
+    """Names of the nodes that carry a layer's arithmetic (candidates for INT8)."""
+    return [node.name for node in model.graph.node if node.op_type in COMPUTE_OPS and node.name]
+
+
+def quantize(model: ModelProto, ranges: ActivationRanges,
+             exclude: Sequence[str] = ()) -> tuple[ModelProto, QuantReport]:
+    """The Q/DQ model for ``model`` with ``ranges``; nodes in ``exclude`` stay in float."""
+    from onnxruntime.quantization import QuantType
+    from onnxruntime.quantization.qdq_quantizer import QDQQuantizer
+    from onnxruntime.quantization.quant_utils import (
+        save_and_reload_model_with_shape_infer,
+        update_opset_version,
+    )
+    from onnxruntime.quantization.registry import QDQRegistry
+
+    named = _with_node_names(model)
+    prepared = save_and_reload_model_with_shape_infer(update_opset_version(named, QuantType.QInt8))
+    quantizer = QDQQuantizer(
+        prepared, True, False, QuantType.QInt8, QuantType.QInt8, ranges.tensors_data(), [],
+        list(exclude), list(QDQRegistry.keys()),
+        {"ActivationSymmetric": True, "WeightSymmetric": True},
+    )
+    quantizer.quantize_model()
+    quantized: ModelProto = quantizer.model.model
+    return quantized, _report(named, quantized, exclude)
+
+
+def _with_node_names(model: ModelProto) -> ModelProto:
+    """A copy whose nodes all have names (exporters leave some empty; the gate names them)."""
+    copy = ModelProto()
+    copy.CopyFrom(model)
+    used = {node.name for node in copy.graph.node if node.name}
+    for index, node in enumerate(copy.graph.node):
+        if not node.name:
+            name = f"{node.op_type}_{index}"
+            while name in used:
+                name += "_"
+            node.name = name
+            used.add(name)
+    return copy
+
+
+def _report(original: ModelProto, quantized: ModelProto, exclude: Sequence[str]) -> QuantReport:
+    producers = {out: node.op_type for node in quantized.graph.node for out in node.output}
+    int8, missing = [], {}
+    by_name = {node.name: node for node in quantized.graph.node}
+    for name in compute_nodes(original):
+        if name in exclude:
+            continue
+        node = by_name.get(name)
+        if node is not None and node.input and producers.get(node.input[0]) == "DequantizeLinear":
+            int8.append(name)
+        else:
+            missing[name] = "onnxruntime's QDQ quantizer left it in float (unsupported shape " \
+                            "or attribute)"
+    return QuantReport(tuple(int8), tuple(exclude), missing)
