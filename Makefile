@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edge-runtime-installed
+# TensorRT API stubs for mypy: installed beside the venv's site-packages (not in it, so that
+# `import tensorrt` never finds a stub-only package), then patched to parse (setup.cfg mypy_path).
+TRT_STUBS_DIST := $(VENV)/tensorrt-stubs-dist
+TRT_STUBS := $(VENV)/tensorrt-stubs-patched
 
 .PHONY: demo test lint typecheck unit install bench clean
 
@@ -30,9 +34,12 @@ $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "edge-runtime needs Python >= 3.10; set PYTHON=python3.10 or newer")'
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): setup.cfg pyproject.toml constraints.txt | $(BIN)/python
+$(STAMP): setup.cfg pyproject.toml constraints.txt tools/patch_tensorrt_stubs.py | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps --upgrade -c constraints.txt \
+		--target $(TRT_STUBS_DIST) tensorrt-stubs
+	$(BIN)/python tools/patch_tensorrt_stubs.py $(TRT_STUBS_DIST) $(TRT_STUBS)
 	@touch $(STAMP)
 
 clean:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from edge_runtime import __version__
 from edge_runtime.cli import build, cache, demo, power, run
-from edge_runtime.errors import EXIT_USER_ERROR, UserError
+from edge_runtime.errors import EXIT_GATE_FAILED, EXIT_USER_ERROR, GateFailedError, UserError
 
 COMMANDS = (build, run, demo, power, cache)
 
@@ -48,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.verbose)
     try:
         status: int = args.handler(args)
+    except GateFailedError as exc:
+        sys.stderr.write(f"accuracy gate failed: {exc}\n")
+        return EXIT_GATE_FAILED
     except UserError as exc:
         sys.stderr.write(f"{exc}\n")
         return EXIT_USER_ERROR

@@ -16,6 +16,7 @@ from edge_runtime.cli.options import (
     console,
     parse_switch,
 )
+from edge_runtime.cli.progress import RichProgress
 from edge_runtime.config.loading import load_pipeline_set, resolve_mode
 from edge_runtime.config.recipe import BackendName, MockOutputs
 from edge_runtime.errors import UserError
@@ -101,8 +102,9 @@ def execute(pipelines: str | Path, options: RunOptions, json_path: Path | None,
         except UserError as exc:
             raise UserError(exc.message, key=flag) from None
     runtime = Runtime(loaded, options)
-    with out.status("building engines"):
-        engines = runtime.prepare(progress=out.log)
+    progress = RichProgress(out)
+    with progress.shown():
+        engines = runtime.prepare(progress=progress)
     for info in engines:
         state = "cache hit" if info.cache_hit else f"built in {info.build_seconds:.2f} s"
         out.print(f"engine {info.engine} for {info.pipeline}: {info.backend} on {info.lane}, "

@@ -7,7 +7,7 @@ The manifest is what makes a cached plan trustworthy: it records what the plan w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,6 +43,10 @@ class Manifest(BaseModel):
     metadata: dict[str, str] = Field(default_factory=dict)
     cost: dict[str, Any] | None = None
     notes: list[str] = Field(default_factory=list)
+    layer_precisions: dict[str, str] = Field(default_factory=dict)
+    accuracy: dict[str, Any] | None = None
+    sparsity_report: dict[str, Any] | None = None
+    files: dict[str, str] = Field(default_factory=dict)
     build_seconds: float
     created_utc: str
     versions: dict[str, str] = Field(default_factory=dict)
@@ -54,7 +58,10 @@ class Manifest(BaseModel):
 
 @dataclass(frozen=True)
 class Artifact:
-    """A built engine: plan bytes plus manifest (plan_sha256 matches the bytes)."""
+    """A built engine: plan bytes plus manifest (plan_sha256 matches the bytes), and the files
+    the optimisation stages produced with it (Q/DQ model, TensorRT calibration cache, ranges),
+    listed with their sha256 in ``manifest.files``."""
 
     plan: bytes
     manifest: Manifest
+    files: dict[str, bytes] = field(default_factory=dict)

@@ -15,7 +15,7 @@ import platform
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar
@@ -30,8 +30,18 @@ from edge_runtime.engines.artifact import Artifact, Manifest
 from edge_runtime.engines.cache import EngineCache, cache_key
 from edge_runtime.errors import UserError
 from edge_runtime.fileio import sha256_bytes
-from edge_runtime.graph.analysis import UnresolvedShapeError, load_model, resolve_input_shapes
+from edge_runtime.graph.analysis import (
+    UnresolvedShapeError,
+    graph_inputs,
+    load_model,
+    resolve_input_shapes,
+)
 from edge_runtime.graph.tensors import TensorSpec
+from edge_runtime.optimize.calibration import RangesStore
+from edge_runtime.optimize.data import PipelineData
+from edge_runtime.optimize.progress import Progress as StageProgress
+from edge_runtime.optimize.progress import QuietProgress
+from edge_runtime.optimize.stages import Optimized, optimize
 
 Feed = Mapping[str, npt.NDArray[np.generic]]
 Outputs = dict[str, npt.NDArray[np.generic]]
@@ -66,6 +76,12 @@ class BuildRequest:
     calibration_feeds: CalibrationFeeds | None = None
     high_precision_layers: tuple[str, ...] = ()
     work_dir: Path | None = None
+    source_model: ModelProto | None = None
+
+    @property
+    def costed_model(self) -> ModelProto:
+        """The float graph the work is counted on (a Q/DQ graph has the same layers)."""
+        return self.source_model if self.source_model is not None else self.model
 
 
 class EngineBuilder(ABC):
@@ -132,15 +148,19 @@ class BuildResult:
 
 
 class BuildEngine:
-    """Loader: recipe -> cached, verified artifact; builds only on a cache miss."""
+    """Loader: recipe -> [optimisation stages] -> cached, verified artifact; builds only on a
+    cache miss. The stages (2:4 pruning, calibration, Q/DQ, accuracy gate) run inside it, so a
+    cache hit skips them too."""
 
     def __init__(self, recipe: EngineRecipe, builder: EngineBuilder, cache: EngineCache,
-                 *, force: bool = False, progress: Progress | None = None) -> None:
+                 *, force: bool = False, progress: StageProgress | None = None,
+                 pipeline: PipelineData | None = None) -> None:
         self.recipe = recipe
         self.builder = builder
         self.cache = cache
         self.force = force
-        self.progress = progress
+        self.progress: StageProgress = progress or QuietProgress()
+        self.pipeline = pipeline
 
     def request(self) -> BuildRequest:
         onnx_bytes = Path(self.recipe.onnx).read_bytes()
@@ -163,6 +183,7 @@ class BuildEngine:
             "backend": self.builder.backend,
             "identity": self.builder.identity(),
             "shapes": shapes,
+            "pipeline_data": _pipeline_identity(self.pipeline),
             "edge_runtime": __version__,
         })
         return BuildRequest(self.recipe, onnx_bytes, model, shapes, key)
@@ -174,9 +195,49 @@ class BuildEngine:
             cached = self.cache.load(request.key)
             if cached is not None:
                 return BuildResult(cached, True, time.perf_counter() - started)
-        artifact = self.builder.build(request, self.progress)
+        inputs = _sample_specs(request)
+        optimized = optimize(self.recipe, request.model, inputs, self.pipeline,
+                             RangesStore(self.cache.root / "calibration"), self.progress)
+        prepared = replace(
+            request, onnx_bytes=optimized.model.SerializeToString(), model=optimized.model,
+            source_model=optimized.source, quantized=optimized.quantized,
+            calibration_cache=optimized.calibration_cache,
+            high_precision_layers=optimized.high_precision_layers,
+            work_dir=self.cache.root / "work" / self.builder.backend)
+        built = self.builder.build(prepared, self.progress.message)
+        artifact = _with_optimisation(built, optimized)
         self.cache.store(artifact)
         return BuildResult(artifact, False, time.perf_counter() - started)
+
+
+def _pipeline_identity(pipeline: PipelineData | None) -> object:
+    if pipeline is None:
+        return None
+    return [pipeline.source.model_dump(mode="json"), pipeline.preprocess.model_dump(mode="json"),
+            pipeline.postprocess.model_dump(mode="json") if pipeline.postprocess else None]
+
+
+def _sample_specs(request: BuildRequest) -> list[TensorSpec]:
+    """Inputs at the built shapes, keeping a dynamic batch dimension dynamic (it decides
+    whether calibration can batch)."""
+    specs = []
+    for declared in graph_inputs(request.model):
+        shape: list[int | str] = list(request.input_shapes[declared.name])
+        if declared.shape and not isinstance(declared.shape[0], int):
+            shape[0] = declared.shape[0]
+        specs.append(TensorSpec(name=declared.name, shape=shape, dtype=declared.dtype))
+    return specs
+
+
+def _with_optimisation(artifact: Artifact, optimized: Optimized) -> Artifact:
+    manifest = artifact.manifest.model_copy(update={
+        "accuracy": optimized.accuracy.to_dict() if optimized.accuracy else None,
+        "sparsity_report": optimized.sparsity,
+        "layer_precisions": optimized.layer_precisions or artifact.manifest.layer_precisions,
+        "files": {name: sha256_bytes(data) for name, data in optimized.files.items()},
+        "notes": [*artifact.manifest.notes, *optimized.notes],
+    })
+    return Artifact(artifact.plan, manifest, dict(optimized.files))
 
 
 class RunnerError(RuntimeError):

@@ -83,12 +83,14 @@ class EngineCache:
         key = artifact.manifest.key
         if sha256_bytes(artifact.plan) != artifact.manifest.plan_sha256:
             raise ValueError("artifact plan does not match its manifest hash")
+        if {n: sha256_bytes(d) for n, d in artifact.files.items()} != artifact.manifest.files:
+            raise ValueError("artifact files do not match their manifest hashes")
         self.root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=self.root))
         try:
-            for name, data in ((PLAN_FILE, artifact.plan),
-                               (MANIFEST_FILE, artifact.manifest.model_dump_json(indent=2)
-                                .encode("utf-8"))):
+            contents = {**artifact.files, PLAN_FILE: artifact.plan,
+                        MANIFEST_FILE: artifact.manifest.model_dump_json(indent=2).encode()}
+            for name, data in contents.items():
                 with (staging / name).open("wb") as handle:
                     handle.write(data)
                     handle.flush()
@@ -160,4 +162,13 @@ class EngineCache:
                 f"plan is {len(plan)} bytes, manifest says {manifest.plan_bytes}")
         if sha256_bytes(plan) != manifest.plan_sha256:
             raise CorruptEntryError("plan sha256 does not match the manifest")
-        return Artifact(plan=plan, manifest=manifest)
+        files = {}
+        for name, digest in manifest.files.items():
+            try:
+                data = (entry / name).read_bytes()
+            except OSError:
+                raise CorruptEntryError(f"{name} is missing") from None
+            if sha256_bytes(data) != digest:
+                raise CorruptEntryError(f"{name} sha256 does not match the manifest")
+            files[name] = data
+        return Artifact(plan=plan, manifest=manifest, files=files)

@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 
 from edge_runtime.config.recipe import BackendName, EngineRecipe, MockOutputs
 from edge_runtime.engines.artifact import Artifact
-from edge_runtime.engines.base import BaseRunner, BuildEngine, BuildResult, EngineBuilder, Progress
+from edge_runtime.engines.base import BaseRunner, BuildEngine, BuildResult, EngineBuilder
 from edge_runtime.engines.cache import EngineCache
 from edge_runtime.errors import UserError
+from edge_runtime.optimize.data import PipelineData
+from edge_runtime.optimize.progress import Progress as StageProgress
 from edge_runtime.sim.jetson import SimulatedJetson
 
 
@@ -55,10 +57,13 @@ def make_builder(backend: BackendName, context: EngineContext) -> EngineBuilder:
 
 
 def build_engine(recipe: EngineRecipe, backend: BackendName, context: EngineContext, *,
-                 force: bool = False, progress: Progress | None = None) -> BuildResult:
-    """Build (or fetch from the cache) the engine for ``recipe`` on ``backend``."""
+                 force: bool = False, progress: StageProgress | None = None,
+                 pipeline: PipelineData | None = None) -> BuildResult:
+    """Build (or fetch from the cache) the engine for ``recipe`` on ``backend``; ``pipeline``
+    supplies calibration and evaluation data for recipes that say ``source: pipeline``."""
     builder = make_builder(backend, context)
-    return BuildEngine(recipe, builder, context.cache, force=force, progress=progress)()
+    return BuildEngine(recipe, builder, context.cache, force=force, progress=progress,
+                       pipeline=pipeline)()
 
 
 def make_runner(artifact: Artifact, context: EngineContext,

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from edge_runtime.config.loading import LoadedPipelineSet, resolve_mode
 from edge_runtime.config.recipe import BackendName, MockOutputs
-from edge_runtime.engines.base import BaseRunner, Outputs, Progress
+from edge_runtime.engines.base import BaseRunner, Outputs
 from edge_runtime.engines.cache import EngineCache
 from edge_runtime.engines.registry import (
     EngineContext,
@@ -26,6 +26,9 @@ from edge_runtime.engines.registry import (
     make_runner,
     resolve_backend,
 )
+from edge_runtime.optimize.data import PipelineData
+from edge_runtime.optimize.progress import Progress
+from edge_runtime.optimize.stages import needs_pipeline
 from edge_runtime.power.manager import PowerManager
 from edge_runtime.runtime.metrics import RunMetrics
 from edge_runtime.runtime.stages import PipelineStages
@@ -106,13 +109,17 @@ class Runtime:
 
     def prepare(self, progress: Progress | None = None) -> list[EngineInfo]:
         """Build (or load from the cache) every engine and open every pipeline's stages."""
-        artifacts: dict[tuple[Path, BackendName, str], Any] = {}
+        artifacts: dict[tuple[Path, BackendName, str, str], Any] = {}
         for pipeline in self.loaded.config.pipelines:
             recipe = self.loaded.recipes[pipeline.name]
             backend = resolve_backend(self.options.backend, recipe)
-            key = (Path(recipe.onnx), backend, recipe.model_dump_json())
+            data = PipelineData(pipeline.source, pipeline.preprocess, pipeline.postprocess) \
+                if needs_pipeline(recipe) else None
+            key = (Path(recipe.onnx), backend, recipe.model_dump_json(),
+                   pipeline.name if data is not None else "")
             if key not in artifacts:
-                artifacts[key] = build_engine(recipe, backend, self.context, progress=progress)
+                artifacts[key] = build_engine(recipe, backend, self.context, progress=progress,
+                                              pipeline=data)
             built = artifacts[key]
             mock_outputs = self.options.mock_outputs or pipeline.engine.mock_outputs
             runner = make_runner(built.artifact, self.context, mock_outputs)

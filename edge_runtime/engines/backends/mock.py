@@ -83,7 +83,7 @@ class MockBuilder(EngineBuilder):
         if progress:
             progress(f"analysing {request.recipe.name}: shape inference and layer costs")
         lane, notes = lane_for(request.recipe, self.device)
-        cost = analyse(request.model, request.input_shapes)
+        cost = analyse(request.costed_model, request.input_shapes)
         if cost.uncounted_ops:
             notes.append(f"ops inside control flow are not costed: {cost.uncounted_ops}")
         plan = request.onnx_bytes
@@ -92,7 +92,7 @@ class MockBuilder(EngineBuilder):
             **fields,
             lane=lane.value,
             inputs=engine_input_specs(request.model, request.recipe),
-            outputs=engine_output_specs(request.model, request.input_shapes),
+            outputs=engine_output_specs(request.costed_model, request.input_shapes),
             cost=cost.to_dict(),
             notes=notes,
         )

@@ -74,17 +74,18 @@ class OnnxRuntimeBuilder(EngineBuilder):
             raise UserError(f"onnxruntime cannot load {request.recipe.onnx}: {first_line}",
                             key="onnx") from None
         notes = []
-        if request.recipe.precision not in (Precision.FP32, Precision.BEST):
-            notes.append(f"precision {request.recipe.precision.value} requested; onnxruntime "
-                         f"on {self.providers[0]} runs the ONNX as exported (fp32)")
+        precision = Precision.INT8 if request.quantized else Precision.FP32
+        if request.recipe.precision is Precision.FP16:
+            notes.append(f"precision fp16 requested; onnxruntime on {self.providers[0]} runs "
+                         "the float model in fp32")
         plan = request.onnx_bytes
         fields = base_manifest_fields(request, self, plan, started)
-        fields["precision"] = Precision.FP32.value
+        fields["precision"] = precision.value
         manifest = Manifest(
             **fields,
             lane=lane_of(self.providers),
             inputs=engine_input_specs(request.model, request.recipe),
-            outputs=engine_output_specs(request.model, request.input_shapes),
+            outputs=engine_output_specs(request.costed_model, request.input_shapes),
             notes=notes,
         )
         return Artifact(plan=plan, manifest=manifest)

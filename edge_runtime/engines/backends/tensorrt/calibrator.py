@@ -1,0 +1,223 @@
+"""Implicit INT8 calibration: our calibration feeds (or a cache) behind TensorRT's calibrator.
+
+TensorRT (8.x, 10.x; deprecated from 10.1, removed in 11.0) pulls calibration batches through
+an ``IInt8Calibrator`` subclass: ``get_batch(names)`` returns one device pointer per input name,
+``read_calibration_cache`` lets it skip calibration, ``write_calibration_cache`` hands the
+result back. :func:`make_calibrator` creates that subclass inside the function (importing this
+module never imports TensorRT); everything TensorRT-independent lives in plain code here:
+:class:`CalibrationBatches` turns the feeds (the one calibration protocol, shared with the
+onnxruntime calibrators) into batches of the engine's calibration shape, in the order TensorRT
+names the inputs, with dtype and shape checks.
+
+Which TensorRT calibrator (decided by :func:`calibrator_kind`):
+
+- ``entropy`` -> ``IInt8EntropyCalibrator2``: TensorRT's recommended one, and the only one DLA
+  accepts (per-tensor scales).
+- ``minmax`` -> ``IInt8MinMaxCalibrator`` (GPU only: refused for DLA targets).
+- ``percentile`` has no TensorRT calibrator. ``IInt8LegacyCalibrator``'s ``quantile`` picks a
+  histogram region maximum, not a percentile of the activations; it is deprecated, unsupported
+  on DLA and needs hand tuning, so we do not map to it. Percentile ranges take the explicit
+  path: the Q/DQ stage computes them with onnxruntime and the builder receives a quantized ONNX.
+  A calibration *cache* is used whatever the method, with the calibrator its header names.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from edge_runtime.config.recipe import CalibrationMethod
+from edge_runtime.engines.backends.tensorrt.cuda import CudaApi
+from edge_runtime.engines.backends.tensorrt.tensors import DeviceBuffers, nbytes
+from edge_runtime.engines.base import CalibrationFeeds
+from edge_runtime.errors import UserError
+
+if TYPE_CHECKING:
+    import tensorrt
+
+LOG = logging.getLogger("edge_runtime.tensorrt")
+
+
+class CalibratorKind(str, enum.Enum):
+    """The TensorRT calibrator class to derive from."""
+
+    ENTROPY2 = "EntropyCalibration2"
+    MINMAX = "MinMaxCalibration"
+
+
+@dataclass(frozen=True)
+class CalibrationInput:
+    """What the engine takes for one input during calibration (the profile's opt shape)."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+
+
+def cache_algorithm(cache: bytes) -> str | None:
+    """The algorithm a TensorRT calibration cache was written by, from its first line
+    (``TRT-8502-EntropyCalibration2``), or None if the header is not TensorRT's."""
+    first = cache.split(b"\n", 1)[0].decode("ascii", errors="replace").strip()
+    parts = first.split("-", 2)
+    if len(parts) != 3 or parts[0] != "TRT":
+        return None
+    return parts[2]
+
+
+def calibrator_kind(method: CalibrationMethod, cache: bytes | None, *, dla: bool) -> CalibratorKind:
+    """Which calibrator implements ``method`` (see the module docstring)."""
+    if cache:
+        algorithm = cache_algorithm(cache)
+        for kind in CalibratorKind:
+            if algorithm == kind.value:
+                return kind
+        raise UserError(f"the calibration cache was written by '{algorithm}', which this "
+                        "backend does not read (use an entropy or minmax cache)",
+                        key="calibration")
+    if method is CalibrationMethod.PERCENTILE:
+        raise UserError("TensorRT has no percentile calibrator; use method: entropy, or give "
+                        "the engine a Q/DQ model quantized with percentile ranges",
+                        key="calibration.method")
+    if method is CalibrationMethod.MINMAX and dla:
+        raise UserError("DLA INT8 needs entropy calibration (IInt8EntropyCalibrator2); set "
+                        "calibration.method: entropy or target the GPU", key="calibration.method")
+    return CalibratorKind.MINMAX if method is CalibrationMethod.MINMAX else CalibratorKind.ENTROPY2
+
+
+class CalibrationBatches:
+    """Feeds -> batches of exactly the calibration shape, per input, in the order asked.
+
+    Feeds may carry fewer rows than a batch (they are concatenated) or more (they are split);
+    a final partial batch is dropped, since TensorRT calibrates at one fixed shape.
+    """
+
+    def __init__(self, feeds: CalibrationFeeds, inputs: Mapping[str, CalibrationInput]) -> None:
+        self._inputs = dict(inputs)
+        self._rows = {name: spec.shape[0] if spec.shape else 1 for name, spec in inputs.items()}
+        self._feeds: Iterator[Mapping[str, npt.NDArray[Any]]] = iter(feeds)
+        self._pending: dict[str, list[npt.NDArray[Any]]] = {name: [] for name in inputs}
+        self.batches = 0
+
+    @property
+    def batch_size(self) -> int:
+        return min(self._rows.values(), default=1)
+
+    def next_batch(self, names: Sequence[str]) -> list[npt.NDArray[Any]] | None:
+        """The next batch as contiguous arrays in the order of ``names``; None when exhausted."""
+        unknown = [n for n in names if n not in self._inputs]
+        if unknown:
+            raise ValueError(f"TensorRT asked for inputs {unknown} the calibrator was not given")
+        while any(self._held(name) < self._rows[name] for name in self._inputs):
+            feed = next(self._feeds, None)
+            if feed is None:
+                return None
+            self._add(feed)
+        batch = {name: self._take(name) for name in self._inputs}
+        self.batches += 1
+        return [batch[name] for name in names]
+
+    def _held(self, name: str) -> int:
+        return sum(int(a.shape[0]) for a in self._pending[name])
+
+    def _add(self, feed: Mapping[str, npt.NDArray[Any]]) -> None:
+        missing = sorted(set(self._inputs) - set(feed))
+        if missing:
+            raise UserError(f"calibration data has no input {missing} (it has {sorted(feed)})",
+                            key="calibration.data")
+        for name, spec in self._inputs.items():
+            array = np.asarray(feed[name])
+            if array.dtype != spec.dtype:
+                raise UserError(f"calibration input '{name}' is {array.dtype}, the engine "
+                                f"takes {spec.dtype}", key="calibration.data")
+            if array.ndim != len(spec.shape) or tuple(array.shape[1:]) != spec.shape[1:]:
+                raise UserError(f"calibration input '{name}' has shape {list(array.shape)}, "
+                                f"the engine calibrates at {list(spec.shape)}",
+                                key="calibration.data")
+            self._pending[name].append(array)
+
+    def _take(self, name: str) -> npt.NDArray[Any]:
+        rows = self._rows[name]
+        joined = np.concatenate(self._pending[name], axis=0)
+        batch, rest = joined[:rows], joined[rows:]
+        self._pending[name] = [rest] if len(rest) else []
+        return np.ascontiguousarray(batch)
+
+
+class DeviceBatches:
+    """:class:`CalibrationBatches` copied to device buffers: ``pointers(names)`` is what
+    ``get_batch`` returns (``[]`` when exhausted, which TensorRT reads as the end)."""
+
+    def __init__(self, batches: CalibrationBatches, cuda: CudaApi) -> None:
+        self._batches = batches
+        self._cuda = cuda
+        self._buffers = DeviceBuffers(cuda)
+        self._stream: int | None = None
+
+    def pointers(self, names: Sequence[str]) -> list[int]:
+        arrays = self._batches.next_batch(names)
+        if arrays is None:
+            if self._batches.batches == 0:
+                LOG.warning("calibration data yielded no complete batch")
+            self.close()
+            return []
+        if self._stream is None:
+            self._stream = self._cuda.stream_create()
+        pointers = []
+        for name, array in zip(names, arrays, strict=True):
+            pointer = self._buffers.ensure(name, nbytes(array.shape, array.dtype))
+            self._cuda.copy_htod_async(pointer, array, self._stream)
+            pointers.append(pointer)
+        self._cuda.stream_synchronize(self._stream)  # TensorRT reads them on its own stream
+        return pointers
+
+    def close(self) -> None:
+        self._buffers.free_all()
+        if self._stream is not None:
+            self._cuda.stream_destroy(self._stream)
+            self._stream = None
+
+
+def make_calibrator(method: CalibrationMethod, feeds: CalibrationFeeds | None, batch_size: int,
+                    cache_in: bytes | None, on_cache: Callable[[bytes], None], *,
+                    inputs: Mapping[str, CalibrationInput], cuda: CudaApi | None,
+                    dla: bool = False) -> tensorrt.IInt8Calibrator:
+    """A TensorRT INT8 calibrator (TensorRT < 11) over ``feeds`` and/or ``cache_in``.
+
+    ``batch_size`` is what ``get_batch_size`` reports (TensorRT ignores it for explicit-batch
+    networks, where the calibration profile's shape rules); ``on_cache`` receives the cache
+    TensorRT writes. With a cache and no feeds, TensorRT reads the cache and never asks for a
+    batch; ``cuda`` is needed only when there are feeds.
+    """
+    import tensorrt as trt
+
+    kind = calibrator_kind(method, cache_in, dla=dla)
+    if feeds is not None and cuda is None:
+        raise ValueError("calibrating from feeds needs a CUDA api for the device buffers")
+    device = DeviceBatches(CalibrationBatches(feeds, inputs), cuda) \
+        if feeds is not None and cuda is not None else None
+    base: type[trt.IInt8Calibrator] = trt.IInt8MinMaxCalibrator \
+        if kind is CalibratorKind.MINMAX else trt.IInt8EntropyCalibrator2
+
+    class Calibrator(base):  # type: ignore[valid-type,misc]  # a class chosen at run time
+        def __init__(self) -> None:
+            base.__init__(self)  # pybind11 trampolines must init their base explicitly
+
+        def get_batch_size(self) -> int:
+            return batch_size
+
+        def get_batch(self, names: list[str]) -> list[int]:
+            return device.pointers(names) if device is not None else []
+
+        # The stubs say Buffer; TensorRT documents None as "no cache, calibrate".
+        def read_calibration_cache(self) -> bytes | None:
+            return cache_in or None
+
+        def write_calibration_cache(self, cache: Any) -> None:
+            on_cache(bytes(cache))
+
+    return Calibrator()  # type: ignore[no-any-return]

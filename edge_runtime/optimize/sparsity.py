@@ -1,0 +1,443 @@
+"""2:4 structured sparsity: which layers can use it, which do, and magnitude pruning into it.
+
+The pattern (TensorRT Developer Guide, "Structured Sparsity"; NVIDIA apex ASP,
+``apex/contrib/sparsity/sparse_masklib.py``): in every group of 4 consecutive weights along a
+layer's *reduction* axis, at least 2 are zero. The reduction axis is the one the layer sums over:
+
+- Conv weight [Cout, Cin/g, k...]: Cin, for each output channel and kernel tap. TensorRT's check
+  loops over ``weights[k, c:c+4, r, s]``; ASP's ``create_mask`` permutes a [K, C, R, S] weight to
+  [R, S, K, C] and groups along C.
+- Gemm B: K, axis 0 of B, or axis 1 when ``transB=1`` (ASP prunes a Linear weight [out, in] along
+  ``in``; Polygraphy's ``SparsityPruner`` uses these axes for Gemm and MatMul too).
+- MatMul B [..., K, N]: K (axis -2).
+- ConvTranspose weight [Cin, Cout/g, k...]: Cin (axis 0); reported, never pruned (rule 3).
+
+Pruning is ASP's ``m4n2_1d``: each group keeps its 2 largest |w| (on a tie, the earlier one).
+
+Rules, in order; the first that fails names the :class:`Reason`:
+
+1. The weight is constant: an initializer (also when an old exporter lists it as a graph input
+   too, which TensorRT's parser and onnxruntime treat as a weight) or a ``Constant`` node. A
+   weight behind a DequantizeLinear is reported with its dequantized zeros but never pruned:
+   prune the float model, then quantize (symmetric INT8 keeps a zero zero).
+2. Its type is float32, float16, float64 or bfloat16.
+3. TensorRT has sparse kernels for the layer: Conv, Gemm, MatMul (the guide names convolution and
+   fully-connected weights), not ConvTranspose (neither the guide nor ASP's whitelist covers it),
+   and no grouped or depthwise Conv ("TRT does not consider sparse conv kernels for group convs",
+   NVIDIA/TensorRT#4054).
+4. The reduction length is a multiple of 4 (the guide's ``C % 4 == 0``): a 3-channel first conv
+   fails (ASP keeps first layers dense too).
+5. It pays: the reduction channels (Cin per group, or K) and the output channels (Cout, or N) are
+   both at least ``min_channels``, and tensor-core aligned as ASP demands before it prunes
+   (``asp.py``: skip unless ``Cout % 8 == 0 and Cin % 16 == 0``). The default of 32 is a floor:
+   the widest FP16 sparse tensor-core instruction (PTX ``mma.sp`` m16n8k32) reduces 32 elements
+   at a time, so fewer input channels per kernel tap cannot fill it. It is not a promise: TensorRT
+   times sparse and dense tactics and keeps the faster, and NVIDIA saw sparse win from about 256
+   input and output channels (NVIDIA/TensorRT#3849, #4065; a 3x3 kernel counts about 9x its C).
+   Pass ``min_channels=256`` to prune only where NVIDIA measured gains.
+6. A weight that several nodes read is pruned only if every reader is a layer passing rules 1-5
+   with the same reduction axis; otherwise pruning for one would change another.
+7. Neither the node nor its weight is named in ``skip``.
+
+Graph passes are a table from op type to handler, with a default for every other op (STYLE.md).
+Layers inside If/Loop bodies are not reported (their reads of an outer weight count for rule 6).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from onnx import AttributeProto, ModelProto, NodeProto, TensorProto, helper, numpy_helper
+
+#: Group size and zeros per group of the pattern.
+GROUP, ZEROS = 4, 2
+DEFAULT_MIN_CHANNELS = 32
+#: ASP's tensor-core alignment (``asp.py``): output channels % 8, reduction channels % 16.
+ALIGN_OUT, ALIGN_REDUCTION = 8, 16
+FLOAT_TYPES = frozenset({TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE,
+                         TensorProto.BFLOAT16})
+
+
+class Reason(str, enum.Enum):
+    """Why 2:4 does not apply to a layer (rules 1-7 of the module docstring)."""
+
+    NOT_CONSTANT = "not_constant"
+    QUANTIZED = "quantized"
+    DTYPE = "dtype"
+    UNSUPPORTED = "unsupported"
+    GROUPED = "grouped"
+    NOT_MULTIPLE_OF_4 = "not_multiple_of_4"
+    TOO_SMALL = "too_small"
+    SHARED = "shared"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class LayerSparsity:
+    """One weight-bearing layer: its weight, whether 2:4 applies (or why not), its zeros."""
+
+    node: str
+    op: str
+    weight: str
+    shape: tuple[int, ...]
+    axis: int | None  # reduction axis of the weight tensor; None when the shape is unknown
+    reason: Reason | None  # None: 2:4 applies
+    detail: str
+    zero_fraction: float | None  # None when the weight's values are unknown
+    is_2_4: bool  # every group of 4 along the reduction axis has >= 2 zeros
+    pruned: bool = False
+
+    def __post_init__(self) -> None:
+        if self.reason is None and self.detail:
+            raise ValueError(f"{self.node}: a detail explains a reason, and there is none")
+        if self.zero_fraction is not None and not 0.0 <= self.zero_fraction <= 1.0:
+            raise ValueError(f"{self.node}: zero fraction {self.zero_fraction} outside [0, 1]")
+        if self.axis is not None and not 0 <= self.axis < len(self.shape):
+            raise ValueError(f"{self.node}: axis {self.axis} outside shape {self.shape}")
+        if self.pruned and not (self.applies and self.is_2_4):
+            raise ValueError(f"{self.node}: pruned, yet not an applicable 2:4 layer")
+        if self.is_2_4 and (self.axis is None or self.zero_fraction is None):
+            raise ValueError(f"{self.node}: 2:4 claimed without a known weight")
+
+    @property
+    def applies(self) -> bool:
+        return self.reason is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"node": self.node, "op": self.op, "weight": self.weight, "shape": list(self.shape),
+                "axis": self.axis, "applies": self.applies,
+                "reason": None if self.reason is None else self.reason.value,
+                "detail": self.detail, "zero_fraction": self.zero_fraction,
+                "is_2_4": self.is_2_4, "pruned": self.pruned}
+
+
+@dataclass(frozen=True)
+class SparsityReport:
+    """Every weight-bearing layer of a model, in graph order, and the rule that judged them."""
+
+    layers: tuple[LayerSparsity, ...]
+    min_channels: int
+
+    def __post_init__(self) -> None:
+        if self.min_channels < GROUP:
+            raise ValueError(f"min_channels must be at least {GROUP}, got {self.min_channels}")
+        names = [layer.node for layer in self.layers]
+        if len(set(names)) != len(names):
+            raise ValueError("two layers share a node name")
+
+    @property
+    def pruned_layers(self) -> tuple[LayerSparsity, ...]:
+        return tuple(layer for layer in self.layers if layer.pruned)
+
+    @property
+    def sparse_layers(self) -> tuple[LayerSparsity, ...]:
+        """Layers whose weights are 2:4 now, pruned here or before."""
+        return tuple(layer for layer in self.layers if layer.is_2_4)
+
+    @property
+    def skipped(self) -> dict[str, Reason]:
+        return {layer.node: layer.reason for layer in self.layers if layer.reason is not None}
+
+    @property
+    def zero_fraction(self) -> float:
+        """Share of zeros over the known weights of these layers (a shared weight counts once)."""
+        seen: dict[str, tuple[int, float]] = {}
+        for layer in self.layers:
+            if layer.zero_fraction is not None:
+                seen[layer.weight] = (int(np.prod(layer.shape)), layer.zero_fraction)
+        total = sum(size for size, _ in seen.values())
+        return sum(size * share for size, share in seen.values()) / total if total else 0.0
+
+    @property
+    def summary(self) -> str:
+        line = (f"{len(self.sparse_layers)} of {len(self.layers)} layers 2:4-sparse, "
+                f"{self.zero_fraction:.0%} of weights zero")
+        if self.pruned_layers:
+            line += f" ({len(self.pruned_layers)} pruned now)"
+        reasons = [layer.reason.value for layer in self.layers
+                   if layer.reason is not None and not layer.is_2_4]
+        if reasons:
+            counts = {reason: reasons.count(reason) for reason in dict.fromkeys(reasons)}
+            line += "; dense: " + ", ".join(f"{n} {reason}" for reason, n in counts.items())
+        return line
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pattern": "2:4", "min_channels": self.min_channels, "summary": self.summary,
+                "zero_fraction": round(self.zero_fraction, 6),
+                "pruned": [layer.node for layer in self.pruned_layers],
+                "layers": [layer.to_dict() for layer in self.layers]}
+
+
+def check_sparsity(model: ModelProto, min_channels: int = DEFAULT_MIN_CHANNELS,
+                   skip: Collection[str] = ()) -> SparsityReport:
+    """Judge every weight-bearing layer of ``model`` against the rules; changes nothing."""
+    return SparsityReport(tuple(_judge(layer) for layer in _layers(model, min_channels, skip)),
+                          min_channels)
+
+
+def prune_2_4(model: ModelProto, min_channels: int = DEFAULT_MIN_CHANNELS,
+              skip: Collection[str] = ()) -> tuple[ModelProto, SparsityReport]:
+    """A copy of ``model`` with every layer where 2:4 applies magnitude-pruned into it.
+
+    Layers where it does not apply are left as they are and reported with the reason, never an
+    error; ``model`` itself is not modified.
+    """
+    pruned = ModelProto()
+    pruned.CopyFrom(model)
+    layers = _layers(pruned, min_channels, skip)
+    done: dict[str, npt.NDArray[Any]] = {}
+    results = []
+    for layer in layers:
+        if layer.reason is None and layer.values is not None and layer.axis is not None:
+            if layer.weight not in done:
+                keep = mask_2_4(layer.values, layer.axis)
+                done[layer.weight] = np.where(keep, layer.values, np.zeros_like(layer.values))
+                _store(pruned, layer.weight, done[layer.weight])
+            layer = replace(layer, values=done[layer.weight])
+            results.append(replace(_judge(layer), pruned=True))
+        else:
+            results.append(_judge(layer))
+    return pruned, SparsityReport(tuple(results), min_channels)
+
+
+def mask_2_4(weights: npt.NDArray[Any], axis: int) -> npt.NDArray[np.bool_]:
+    """Keep-mask of ASP's ``m4n2_1d``: the 2 largest |w| of each group of 4 along ``axis``."""
+    moved = np.moveaxis(np.abs(weights.astype(np.float64)), axis, -1)
+    if moved.shape[-1] % GROUP:
+        raise ValueError(f"axis {axis} of {weights.shape} is not a multiple of {GROUP}")
+    groups = moved.reshape(*moved.shape[:-1], -1, GROUP)
+    order = np.argsort(-groups, axis=-1, kind="stable")
+    keep = np.zeros(groups.shape, dtype=bool)
+    np.put_along_axis(keep, order[..., :GROUP - ZEROS], True, axis=-1)
+    return np.moveaxis(keep.reshape(moved.shape), -1, axis)
+
+
+def is_2_4(weights: npt.NDArray[Any], axis: int) -> bool:
+    """Whether every group of 4 along ``axis`` holds at least 2 zeros (TensorRT's check)."""
+    moved = np.moveaxis(weights, axis, -1)
+    if moved.shape[-1] % GROUP:
+        return False
+    zeros = (moved.reshape(*moved.shape[:-1], -1, GROUP) == 0).sum(axis=-1)
+    return bool((zeros >= ZEROS).all())
+
+
+# --- the walk: one candidate per weight-bearing node -------------------------------------------
+
+@dataclass(frozen=True)
+class _Layer:
+    node: str
+    op: str
+    weight: str
+    shape: tuple[int, ...]
+    axis: int | None
+    values: npt.NDArray[Any] | None
+    reason: Reason | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """What a handler knows of its op: reduction and output axes, and a reason if it cannot."""
+
+    axis: int
+    out_axis: int
+    reason: Reason | None = None
+    detail: str = ""
+
+
+Handler = Callable[[NodeProto, tuple[int, ...]], _Geometry | None]
+
+
+def _conv(node: NodeProto, shape: tuple[int, ...]) -> _Geometry:
+    group = _attribute(node, "group", 1)
+    if len(shape) < 3:
+        return _Geometry(1, 0, Reason.UNSUPPORTED, f"Conv weight of rank {len(shape)}")
+    if group > 1:
+        kind = "depthwise" if shape[1] == 1 else f"grouped ({group} groups of {shape[1]} channels)"
+        return _Geometry(1, 0, Reason.GROUPED,
+                         f"{kind} convolution: TensorRT has no sparse kernels for group convs")
+    return _Geometry(1, 0)
+
+
+def _conv_transpose(node: NodeProto, shape: tuple[int, ...]) -> _Geometry:
+    return _Geometry(0, 1, Reason.UNSUPPORTED,
+                     "ConvTranspose: TensorRT documents 2:4 for convolution and fully-connected "
+                     "weights only, and ASP does not prune it")
+
+
+def _gemm(node: NodeProto, shape: tuple[int, ...]) -> _Geometry:
+    if len(shape) != 2:
+        return _Geometry(0, 0, Reason.UNSUPPORTED, f"Gemm B of rank {len(shape)}")
+    return _Geometry(1, 0) if _attribute(node, "transB", 0) else _Geometry(0, 1)
+
+
+def _matmul(node: NodeProto, shape: tuple[int, ...]) -> _Geometry:
+    if len(shape) == 1:
+        return _Geometry(0, 0, Reason.TOO_SMALL, "MatMul with a vector B has one output")
+    return _Geometry(len(shape) - 2, len(shape) - 1)
+
+
+def _not_a_layer(node: NodeProto, shape: tuple[int, ...]) -> None:
+    return None
+
+
+#: The graph pass: op type -> handler (``_not_a_layer`` for every other op).
+HANDLERS: Mapping[str, Handler] = {
+    "Conv": _conv, "ConvTranspose": _conv_transpose, "Gemm": _gemm, "MatMul": _matmul,
+}
+
+
+def _layers(model: ModelProto, min_channels: int, skip: Collection[str]) -> list[_Layer]:
+    if min_channels < GROUP:
+        raise ValueError(f"min_channels must be at least {GROUP}, got {min_channels}")
+    graph = model.graph
+    constants = {init.name: init for init in graph.initializer}
+    constants.update({out: attr.t for node in graph.node if node.op_type == "Constant"
+                      for attr in node.attribute if attr.name == "value" for out in node.output})
+    producers = {out: node for node in graph.node for out in node.output}
+    readers: dict[str, list[str]] = {}
+    layers: list[_Layer] = []
+    for index, node in enumerate(graph.node):
+        name = node.name or f"{node.op_type}_{index}"
+        for tensor in [*node.input, *_subgraph_inputs(node)]:
+            readers.setdefault(tensor, []).append(name)
+        handler = HANDLERS.get(node.op_type, _not_a_layer)
+        if handler is _not_a_layer or len(node.input) < 2:
+            continue
+        weight = node.input[1]
+        values, reason, detail = _weight_values(weight, constants, producers)
+        shape = tuple(values.shape) if values is not None else ()
+        geometry = handler(node, shape)
+        if geometry is None:
+            continue
+        if reason is None and values is not None:
+            reason, detail = _check_shape(geometry, shape, min_channels)
+        if reason is None and (name in skip or weight in skip):
+            reason, detail = Reason.SKIPPED, "named in skip"
+        axis = geometry.axis if values is not None and geometry.axis < len(shape) else None
+        layers.append(_Layer(name, node.op_type, weight, shape, axis, values, reason, detail))
+    return _shared(layers, readers)
+
+
+def _weight_values(weight: str, constants: Mapping[str, TensorProto],
+                   producers: Mapping[str, NodeProto],
+                   ) -> tuple[npt.NDArray[Any] | None, Reason | None, str]:
+    if weight in constants:
+        tensor = constants[weight]
+        if tensor.data_type not in FLOAT_TYPES:
+            name = helper.tensor_dtype_to_string(tensor.data_type)
+            return numpy_helper.to_array(tensor), Reason.DTYPE, f"weight of type {name}"
+        return numpy_helper.to_array(tensor), None, ""
+    producer = producers.get(weight)
+    if producer is None:
+        return None, Reason.NOT_CONSTANT, "weight is a graph input, not an initializer"
+    if producer.op_type == "DequantizeLinear":
+        return (_dequantized(producer, constants, producers), Reason.QUANTIZED,
+                "weight is quantized (DequantizeLinear): prune the float model, then quantize")
+    return None, Reason.NOT_CONSTANT, f"weight is computed by a {producer.op_type} node"
+
+
+def _dequantized(node: NodeProto, constants: Mapping[str, TensorProto],
+                 producers: Mapping[str, NodeProto]) -> npt.NDArray[Any] | None:
+    """The values a DequantizeLinear gives its layer (zeros exact), or None if not constant."""
+    source = node.input[0]
+    quantize = producers.get(source)
+    if source not in constants and quantize is not None and quantize.op_type == "QuantizeLinear":
+        source = quantize.input[0]  # fake-quantized float weight (QAT export): its zeros show
+        return numpy_helper.to_array(constants[source]) if source in constants else None
+    if source not in constants or any(name and name not in constants for name in node.input[1:]):
+        return None
+    quantized = numpy_helper.to_array(constants[source]).astype(np.float64)
+    scale, zero = (numpy_helper.to_array(constants[node.input[i]]).astype(np.float64)
+                   if len(node.input) > i and node.input[i] else np.zeros(1) for i in (1, 2))
+    if scale.ndim == 1 and scale.size > 1:
+        axis = _attribute(node, "axis", 1) % quantized.ndim
+        view = [1] * quantized.ndim
+        view[axis] = -1
+        scale = scale.reshape(view)
+        zero = zero.reshape(view) if zero.size > 1 else zero
+    elif scale.ndim > 1:
+        return None  # blocked quantization (opset 21): not worth decoding for a report
+    result: npt.NDArray[Any] = (quantized - zero) * scale
+    return result
+
+
+def _check_shape(geometry: _Geometry, shape: tuple[int, ...],
+                 min_channels: int) -> tuple[Reason | None, str]:
+    if geometry.reason is not None:
+        return geometry.reason, geometry.detail
+    reduction, out = shape[geometry.axis], shape[geometry.out_axis]
+    if reduction % GROUP:
+        return Reason.NOT_MULTIPLE_OF_4, f"{reduction} reduction channels, not a multiple of 4"
+    if reduction < min_channels or out < min_channels:
+        return Reason.TOO_SMALL, (f"{reduction} in, {out} out: below min_channels "
+                                  f"{min_channels}")
+    if reduction % ALIGN_REDUCTION or out % ALIGN_OUT:
+        return Reason.TOO_SMALL, (f"{reduction} in, {out} out: not tensor-core aligned "
+                                  f"(in % {ALIGN_REDUCTION}, out % {ALIGN_OUT}, as ASP)")
+    return None, ""
+
+
+def _shared(layers: list[_Layer], readers: Mapping[str, list[str]]) -> list[_Layer]:
+    """Rule 6: a weight read by several nodes is pruned for all of them or for none."""
+    by_weight: dict[str, list[_Layer]] = {}
+    for layer in layers:
+        by_weight.setdefault(layer.weight, []).append(layer)
+    result = []
+    for layer in layers:
+        if layer.reason is None:
+            others = [r for r in readers.get(layer.weight, []) if r != layer.node]
+            peers = {peer.node: peer for peer in by_weight[layer.weight]}
+            blocking = [r for r in others if r not in peers or peers[r].reason is not None
+                        or peers[r].axis != layer.axis]
+            if blocking:
+                layer = replace(layer, reason=Reason.SHARED,
+                                detail=f"weight also read by {', '.join(sorted(blocking))}, "
+                                       "which cannot take the same 2:4 pattern")
+        result.append(layer)
+    return result
+
+
+def _judge(layer: _Layer) -> LayerSparsity:
+    values, axis = layer.values, layer.axis
+    zero_fraction = None if values is None else float(np.mean(values == 0))
+    sparse = values is not None and axis is not None and is_2_4(values, axis)
+    return LayerSparsity(layer.node, layer.op, layer.weight, layer.shape, axis, layer.reason,
+                         layer.detail, zero_fraction, sparse)
+
+
+def _store(model: ModelProto, name: str, values: npt.NDArray[Any]) -> None:
+    """Write ``values`` back where weight ``name`` lives: an initializer or a Constant node."""
+    for init in model.graph.initializer:
+        if init.name == name:
+            init.CopyFrom(numpy_helper.from_array(values, name))
+            return
+    for node in model.graph.node:
+        if node.op_type == "Constant" and name in node.output:
+            for attr in node.attribute:
+                if attr.name == "value" and attr.type == AttributeProto.TENSOR:
+                    attr.t.CopyFrom(numpy_helper.from_array(values, attr.t.name))
+                    return
+    raise AssertionError(f"weight {name} vanished while pruning")
+
+
+def _subgraph_inputs(node: NodeProto) -> list[str]:
+    """Tensors that nodes in ``node``'s subgraphs (If, Loop, Scan bodies) read."""
+    found = []
+    for attr in node.attribute:
+        for graph in [attr.g] if attr.type == AttributeProto.GRAPH else list(attr.graphs):
+            for inner in graph.node:
+                found += [*inner.input, *_subgraph_inputs(inner)]
+    return found
+
+
+def _attribute(node: NodeProto, name: str, default: int) -> int:
+    for attr in node.attribute:
+        if attr.name == name:
+            return int(helper.get_attribute_value(attr))
+    return default
