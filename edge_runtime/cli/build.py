@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from edge_runtime.cli.options import (
@@ -167,15 +168,15 @@ def table(summary: dict[str, Any], device: SimulatedJetson) -> Table:
     if latencies:
         result.add_row(f"latency ({device.name})",
                        ", ".join(f"{m} {v:.3f} ms" for m, v in latencies.items()))
-    result.add_row("accuracy vs FP32", _accuracy_line(summary["accuracy"]))
+    result.add_row("accuracy vs FP32", escape(_accuracy_line(summary["accuracy"])))
     if summary["sparsity"]:
         result.add_row("2:4 sparsity", str(summary["sparsity"].get("summary", "")))
-    result.add_row("io", "\n".join(summary["inputs"] + summary["outputs"]))
+    result.add_row("io", escape("\n".join(summary["inputs"] + summary["outputs"])))
     result.add_row("key", summary["key"])
     if summary["files"]:
         result.add_row("files", ", ".join(summary["files"]))
     if summary["notes"]:
-        result.add_row("notes", "\n".join(summary["notes"]))
+        result.add_row("notes", escape("\n".join(summary["notes"])))
     return result
 
 

@@ -47,6 +47,7 @@ class Manifest(BaseModel):
     accuracy: dict[str, Any] | None = None
     sparsity_report: dict[str, Any] | None = None
     files: dict[str, str] = Field(default_factory=dict)
+    backend_options: dict[str, Any] = Field(default_factory=dict)
     build_seconds: float
     created_utc: str
     versions: dict[str, str] = Field(default_factory=dict)

@@ -132,7 +132,8 @@ class Evaluator:
         self.decoder = decoder
         self.reference_outputs = run(reference, self.samples)
         self.metric = self._task_metric()
-        self.reference_score = self._score(self.reference_outputs) if self.metric else 100.0
+        self.reference_score = 100.0 if self.metric == "agreement" \
+            else self._score(self.reference_outputs)
 
     def _task_metric(self) -> str:
         if self.decoder is None or self.samples[0].truth is None:

@@ -5,41 +5,40 @@ The pattern (TensorRT Developer Guide, "Structured Sparsity"; NVIDIA apex ASP,
 layer's *reduction* axis, at least 2 are zero. The reduction axis is the one the layer sums over:
 
 - Conv weight [Cout, Cin/g, k...]: Cin, for each output channel and kernel tap. TensorRT's check
-  loops over ``weights[k, c:c+4, r, s]``; ASP's ``create_mask`` permutes a [K, C, R, S] weight to
+  loops over ``weights[k, c:c+4, r, s]``; ASP's ``create_mask`` permutes [K, C, R, S] to
   [R, S, K, C] and groups along C.
 - Gemm B: K, axis 0 of B, or axis 1 when ``transB=1`` (ASP prunes a Linear weight [out, in] along
-  ``in``; Polygraphy's ``SparsityPruner`` uses these axes for Gemm and MatMul too).
-- MatMul B [..., K, N]: K (axis -2).
-- ConvTranspose weight [Cin, Cout/g, k...]: Cin (axis 0); reported, never pruned (rule 3).
+  ``in``; Polygraphy's ``SparsityPruner`` takes these axes for Gemm and MatMul).
+- MatMul B [..., K, N]: K (axis -2). ConvTranspose [Cin, Cout/g, k...]: Cin (reported only).
 
 Pruning is ASP's ``m4n2_1d``: each group keeps its 2 largest |w| (on a tie, the earlier one).
 
 Rules, in order; the first that fails names the :class:`Reason`:
 
-1. The weight is constant: an initializer (also when an old exporter lists it as a graph input
-   too, which TensorRT's parser and onnxruntime treat as a weight) or a ``Constant`` node. A
-   weight behind a DequantizeLinear is reported with its dequantized zeros but never pruned:
-   prune the float model, then quantize (symmetric INT8 keeps a zero zero).
+1. The weight is constant: an initializer (also when an old exporter lists it as a graph input,
+   which TensorRT's parser and onnxruntime treat as a weight) or a ``Constant`` node. A weight
+   behind a DequantizeLinear is reported with its dequantized zeros but never pruned: prune the
+   float model, then quantize (symmetric INT8 keeps a zero zero).
 2. Its type is float32, float16, float64 or bfloat16.
-3. TensorRT has sparse kernels for the layer: Conv, Gemm, MatMul (the guide names convolution and
-   fully-connected weights), not ConvTranspose (neither the guide nor ASP's whitelist covers it),
-   and no grouped or depthwise Conv ("TRT does not consider sparse conv kernels for group convs",
+3. TensorRT has sparse kernels for it: Conv, Gemm, MatMul (the guide names convolution and
+   fully-connected weights); not ConvTranspose (neither the guide nor ASP's whitelist covers it),
+   not grouped or depthwise Conv ("TRT does not consider sparse conv kernels for group convs",
    NVIDIA/TensorRT#4054).
 4. The reduction length is a multiple of 4 (the guide's ``C % 4 == 0``): a 3-channel first conv
    fails (ASP keeps first layers dense too).
-5. It pays: the reduction channels (Cin per group, or K) and the output channels (Cout, or N) are
-   both at least ``min_channels``, and tensor-core aligned as ASP demands before it prunes
-   (``asp.py``: skip unless ``Cout % 8 == 0 and Cin % 16 == 0``). The default of 32 is a floor:
-   the widest FP16 sparse tensor-core instruction (PTX ``mma.sp`` m16n8k32) reduces 32 elements
-   at a time, so fewer input channels per kernel tap cannot fill it. It is not a promise: TensorRT
-   times sparse and dense tactics and keeps the faster, and NVIDIA saw sparse win from about 256
-   input and output channels (NVIDIA/TensorRT#3849, #4065; a 3x3 kernel counts about 9x its C).
-   Pass ``min_channels=256`` to prune only where NVIDIA measured gains.
+5. It pays: reduction channels (Cin per group, or K) and output channels (Cout, or N) are both at
+   least ``min_channels`` and tensor-core aligned as ASP demands before it prunes (``asp.py``:
+   ``Cout % 8 == 0 and Cin % 16 == 0``). The default, 32, is a floor: the widest FP16 sparse
+   tensor-core instruction (PTX ``mma.sp`` m16n8k32) reduces 32 elements at a time, which fewer
+   input channels per kernel tap cannot fill. It is no promise: TensorRT times sparse and dense
+   tactics and keeps the faster, and NVIDIA saw sparse win from about 256 input and output
+   channels (NVIDIA/TensorRT#3849, #4065; a 3x3 kernel counts about 9x its C). Pass
+   ``min_channels=256`` to prune only where NVIDIA measured gains.
 6. A weight that several nodes read is pruned only if every reader is a layer passing rules 1-5
-   with the same reduction axis; otherwise pruning for one would change another.
+   with the same reduction axis: pruning for one must not change another.
 7. Neither the node nor its weight is named in ``skip``.
 
-Graph passes are a table from op type to handler, with a default for every other op (STYLE.md).
+The graph pass is a table from op type to handler, with a default for every other op (STYLE.md).
 Layers inside If/Loop bodies are not reported (their reads of an outer weight count for rule 6).
 """
 
@@ -198,8 +197,8 @@ def prune_2_4(model: ModelProto, min_channels: int = DEFAULT_MIN_CHANNELS,
                 keep = mask_2_4(layer.values, layer.axis)
                 done[layer.weight] = np.where(keep, layer.values, np.zeros_like(layer.values))
                 _store(pruned, layer.weight, done[layer.weight])
-            layer = replace(layer, values=done[layer.weight])
-            results.append(replace(_judge(layer), pruned=True))
+            now = replace(layer, values=done[layer.weight])
+            results.append(replace(_judge(now), pruned=True))
         else:
             results.append(_judge(layer))
     return pruned, SparsityReport(tuple(results), min_channels)
@@ -207,23 +206,27 @@ def prune_2_4(model: ModelProto, min_channels: int = DEFAULT_MIN_CHANNELS,
 
 def mask_2_4(weights: npt.NDArray[Any], axis: int) -> npt.NDArray[np.bool_]:
     """Keep-mask of ASP's ``m4n2_1d``: the 2 largest |w| of each group of 4 along ``axis``."""
-    moved = np.moveaxis(np.abs(weights.astype(np.float64)), axis, -1)
-    if moved.shape[-1] % GROUP:
-        raise ValueError(f"axis {axis} of {weights.shape} is not a multiple of {GROUP}")
-    groups = moved.reshape(*moved.shape[:-1], -1, GROUP)
-    order = np.argsort(-groups, axis=-1, kind="stable")
+    groups = _groups(np.abs(weights.astype(np.float64)), axis)
     keep = np.zeros(groups.shape, dtype=bool)
+    order = np.argsort(-groups, axis=-1, kind="stable")
     np.put_along_axis(keep, order[..., :GROUP - ZEROS], True, axis=-1)
-    return np.moveaxis(keep.reshape(moved.shape), -1, axis)
+    moved_shape = np.moveaxis(weights, axis, -1).shape
+    return np.moveaxis(keep.reshape(moved_shape), -1, axis)
 
 
 def is_2_4(weights: npt.NDArray[Any], axis: int) -> bool:
     """Whether every group of 4 along ``axis`` holds at least 2 zeros (TensorRT's check)."""
+    if weights.shape[axis] % GROUP:
+        return False
+    return bool(((_groups(weights, axis) == 0).sum(axis=-1) >= ZEROS).all())
+
+
+def _groups(weights: npt.NDArray[Any], axis: int) -> npt.NDArray[Any]:
+    """``weights`` as [..., n, 4]: consecutive groups of 4 along ``axis``, which moves last."""
     moved = np.moveaxis(weights, axis, -1)
     if moved.shape[-1] % GROUP:
-        return False
-    zeros = (moved.reshape(*moved.shape[:-1], -1, GROUP) == 0).sum(axis=-1)
-    return bool((zeros >= ZEROS).all())
+        raise ValueError(f"axis {axis} of {weights.shape} is not a multiple of {GROUP}")
+    return moved.reshape(*moved.shape[:-1], -1, GROUP)
 
 
 # --- the walk: one candidate per weight-bearing node -------------------------------------------
@@ -255,9 +258,7 @@ Handler = Callable[[NodeProto, tuple[int, ...]], _Geometry | None]
 
 def _conv(node: NodeProto, shape: tuple[int, ...]) -> _Geometry:
     group = _attribute(node, "group", 1)
-    if len(shape) < 3:
-        return _Geometry(1, 0, Reason.UNSUPPORTED, f"Conv weight of rank {len(shape)}")
-    if group > 1:
+    if group > 1 and len(shape) > 1:
         kind = "depthwise" if shape[1] == 1 else f"grouped ({group} groups of {shape[1]} channels)"
         return _Geometry(1, 0, Reason.GROUPED,
                          f"{kind} convolution: TensorRT has no sparse kernels for group convs")
@@ -271,8 +272,6 @@ def _conv_transpose(node: NodeProto, shape: tuple[int, ...]) -> _Geometry:
 
 
 def _gemm(node: NodeProto, shape: tuple[int, ...]) -> _Geometry:
-    if len(shape) != 2:
-        return _Geometry(0, 0, Reason.UNSUPPORTED, f"Gemm B of rank {len(shape)}")
     return _Geometry(1, 0) if _attribute(node, "transB", 0) else _Geometry(0, 1)
 
 
@@ -283,7 +282,7 @@ def _matmul(node: NodeProto, shape: tuple[int, ...]) -> _Geometry:
 
 
 def _not_a_layer(node: NodeProto, shape: tuple[int, ...]) -> None:
-    return None
+    return None  # the default: every other op carries no weight of its own
 
 
 #: The graph pass: op type -> handler (``_not_a_layer`` for every other op).
@@ -310,16 +309,22 @@ def _layers(model: ModelProto, min_channels: int, skip: Collection[str]) -> list
         if handler is _not_a_layer or len(node.input) < 2:
             continue
         weight = node.input[1]
-        values, reason, detail = _weight_values(weight, constants, producers)
+        try:
+            values, reason, detail = _weight_values(weight, constants, producers)
+        except (ValueError, TypeError, KeyError, OSError) as error:  # e.g. unloaded external data
+            values, reason, detail = None, Reason.NOT_CONSTANT, f"weight unreadable: {error}"
         shape = tuple(values.shape) if values is not None else ()
         geometry = handler(node, shape)
         if geometry is None:
             continue
-        if reason is None and values is not None:
+        fits = max(geometry.axis, geometry.out_axis) < len(shape)
+        if reason is None and not fits:
+            reason, detail = Reason.UNSUPPORTED, f"{node.op_type} weight of rank {len(shape)}"
+        if reason is None:
             reason, detail = _check_shape(geometry, shape, min_channels)
         if reason is None and (name in skip or weight in skip):
             reason, detail = Reason.SKIPPED, "named in skip"
-        axis = geometry.axis if values is not None and geometry.axis < len(shape) else None
+        axis = geometry.axis if values is not None and fits else None
         layers.append(_Layer(name, node.op_type, weight, shape, axis, values, reason, detail))
     return _shared(layers, readers)
 
@@ -355,15 +360,12 @@ def _dequantized(node: NodeProto, constants: Mapping[str, TensorProto],
     quantized = numpy_helper.to_array(constants[source]).astype(np.float64)
     scale, zero = (numpy_helper.to_array(constants[node.input[i]]).astype(np.float64)
                    if len(node.input) > i and node.input[i] else np.zeros(1) for i in (1, 2))
-    if scale.ndim == 1 and scale.size > 1:
-        axis = _attribute(node, "axis", 1) % quantized.ndim
-        view = [1] * quantized.ndim
-        view[axis] = -1
-        scale = scale.reshape(view)
-        zero = zero.reshape(view) if zero.size > 1 else zero
-    elif scale.ndim > 1:
+    if scale.ndim > 1:
         return None  # blocked quantization (opset 21): not worth decoding for a report
-    result: npt.NDArray[Any] = (quantized - zero) * scale
+    view = [-1 if dim == _attribute(node, "axis", 1) % quantized.ndim else 1
+            for dim in range(quantized.ndim)]
+    result: npt.NDArray[Any] = (quantized - zero.reshape(view if zero.size > 1 else -1)) \
+        * scale.reshape(view if scale.size > 1 else -1)
     return result
 
 
@@ -390,16 +392,12 @@ def _shared(layers: list[_Layer], readers: Mapping[str, list[str]]) -> list[_Lay
         by_weight.setdefault(layer.weight, []).append(layer)
     result = []
     for layer in layers:
-        if layer.reason is None:
-            others = [r for r in readers.get(layer.weight, []) if r != layer.node]
-            peers = {peer.node: peer for peer in by_weight[layer.weight]}
-            blocking = [r for r in others if r not in peers or peers[r].reason is not None
-                        or peers[r].axis != layer.axis]
-            if blocking:
-                layer = replace(layer, reason=Reason.SHARED,
-                                detail=f"weight also read by {', '.join(sorted(blocking))}, "
-                                       "which cannot take the same 2:4 pattern")
-        result.append(layer)
+        peers = {peer.node: peer for peer in by_weight[layer.weight]}
+        blocking = sorted(r for r in readers.get(layer.weight, []) if r != layer.node and (
+            r not in peers or peers[r].reason is not None or peers[r].axis != layer.axis))
+        result.append(layer if layer.reason is not None or not blocking else replace(
+            layer, reason=Reason.SHARED, detail=f"weight also read by {', '.join(blocking)}, "
+                                                "which cannot take the same 2:4 pattern"))
     return result
 
 

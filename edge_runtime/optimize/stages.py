@@ -104,7 +104,7 @@ def _sparsify(recipe: EngineRecipe, model: ModelProto, notes: list[str],
     from edge_runtime.optimize.sparsity import check_sparsity, prune_2_4
 
     current = check_sparsity(model)
-    if current.pruned_layers and all(layer.is_2_4 for layer in current.layers
+    if current.sparse_layers and all(layer.is_2_4 for layer in current.layers
                                      if layer.applies):
         notes.append(f"weights already 2:4-sparse ({current.summary})")
         return model, current.to_dict()

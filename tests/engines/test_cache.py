@@ -32,7 +32,7 @@ def test_the_key_changes_with_recipe_backend_and_device(tiny_recipe: Path,
                                                         cache: EngineCache) -> None:
     recipe = load_recipe(tiny_recipe)
     keys = {build_engine(recipe, BackendName.MOCK, context(cache)).artifact.manifest.key,
-            build_engine(EngineRecipe.model_validate({**recipe.model_dump(), "precision": "int8"}),
+            build_engine(EngineRecipe.model_validate({**recipe.model_dump(), "precision": "fp32"}),
                          BackendName.MOCK, context(cache)).artifact.manifest.key,
             build_engine(recipe, BackendName.ONNXRUNTIME, context(cache)).artifact.manifest.key}
     other = EngineContext(cache=cache, device=SimulatedJetson(

@@ -55,7 +55,8 @@ def groups(array: np.ndarray[Any, Any], axis: int) -> np.ndarray[Any, Any]:
 
 def run(built: ModelProto, feeds: dict[str, np.ndarray[Any, Any]]) -> list[Any]:
     session = ort.InferenceSession(built.SerializeToString(), providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
+    outputs: list[Any] = session.run(None, feeds)
+    return outputs
 
 
 def layer(report: SparsityReport, node: str) -> LayerSparsity:

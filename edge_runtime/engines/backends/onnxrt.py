@@ -1,17 +1,23 @@
 """The onnxruntime backend: real inference with the execution providers this host has.
 
 Providers are chosen by availability, in the order a Jetson user wants them: TensorRT EP, then
-CUDA EP, then CPU. This machine has only the CPU provider, so here the backend runs on the
-``cpu`` lane. The plan is the ONNX file itself, checked at build time by opening a session.
-``onnxruntime`` is imported when a builder or runner is made, not when this module is.
+CUDA EP, then CPU (onnxruntime falls back along the list for nodes a provider cannot run). The
+TensorRT EP is configured from the recipe: FP16/INT8 (an INT8 build hands it the Q/DQ model:
+TensorRT will not load a calibration table into a model with Q/DQ nodes), DLA core with GPU
+fallback, 2:4 sparsity, workspace, and its engine and timing caches under the engine cache, so
+it does not rebuild its own engines at every start. This machine has only the CPU provider, so
+here the backend runs on the ``cpu`` lane, INT8 on onnxruntime's CPU kernels. The plan is the
+ONNX (the Q/DQ one for INT8), checked at build time by opening a session. ``onnxruntime`` is
+imported when a builder or runner is made, not when this module is.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
-from edge_runtime.config.recipe import Precision
+from edge_runtime.config.recipe import EngineRecipe, Precision, Sparsity, TargetDevice
 from edge_runtime.engines.artifact import Artifact, Manifest
 from edge_runtime.engines.base import (
     BaseRunner,
@@ -36,18 +42,59 @@ def available_providers() -> list[str]:
     return [p for p in PREFERRED_PROVIDERS if p in have]
 
 
-def lane_of(providers: list[str]) -> str:
-    return "cpu" if providers[:1] == ["CPUExecutionProvider"] else "gpu"
+def lane_of(providers: list[str], recipe: EngineRecipe) -> str:
+    if providers[:1] == ["CPUExecutionProvider"]:
+        return "cpu"
+    if providers[0] == "TensorrtExecutionProvider" and recipe.target.device is not \
+            TargetDevice.GPU:
+        return recipe.target.device.value
+    return "gpu"
 
 
-def make_session(model: bytes, providers: list[str], threads: int | None = None) -> Any:
+ProviderOptions = dict[str, dict[str, str]]
+
+
+def provider_options(recipe: EngineRecipe, quantized: bool, cache_dir: Path | None,
+                     providers: list[str]) -> ProviderOptions:
+    """Options per provider in ``providers`` (strings, as onnxruntime's Python API takes them)."""
+    options: ProviderOptions = {}
+    if "TensorrtExecutionProvider" in providers:
+        trt: dict[str, str] = {
+            "trt_fp16_enable": _flag(recipe.precision in (Precision.FP16, Precision.BEST)
+                                     or quantized),
+            "trt_int8_enable": _flag(quantized),
+            "trt_sparsity_enable": _flag(recipe.sparsity is Sparsity.TWO_FOUR),
+        }
+        if recipe.target.device is not TargetDevice.GPU:
+            trt["trt_dla_enable"] = "1"
+            trt["trt_dla_core"] = recipe.target.device.value.removeprefix("dla")
+        if recipe.workspace_mb:
+            trt["trt_max_workspace_size"] = str(recipe.workspace_mb * 1024 * 1024)
+        if cache_dir is not None:
+            trt.update({"trt_engine_cache_enable": "1",
+                        "trt_engine_cache_path": str(cache_dir / "ort-tensorrt"),
+                        "trt_timing_cache_enable": "1",
+                        "trt_timing_cache_path": str(cache_dir / "ort-tensorrt")})
+        options["TensorrtExecutionProvider"] = trt
+    if "CUDAExecutionProvider" in providers:
+        options["CUDAExecutionProvider"] = {"device_id": "0"}
+    return options
+
+
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
+def make_session(model: bytes, providers: list[str], threads: int | None = None,
+                 options: ProviderOptions | None = None) -> Any:
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
+    session_options = ort.SessionOptions()
     if threads is not None:
-        options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(model, options, providers=providers)
+        session_options.intra_op_num_threads = threads
+    session_options.inter_op_num_threads = 1
+    configured = [(p, (options or {}).get(p, {})) for p in providers]
+    return ort.InferenceSession(model, session_options, providers=configured)
 
 
 class OnnxRuntimeBuilder(EngineBuilder):
@@ -67,8 +114,10 @@ class OnnxRuntimeBuilder(EngineBuilder):
         started = time.perf_counter()
         if progress:
             progress(f"opening {request.recipe.name} in onnxruntime ({self.providers[0]})")
+        options = provider_options(request.recipe, request.quantized, request.work_dir,
+                                   self.providers)
         try:
-            make_session(request.onnx_bytes, self.providers)
+            make_session(request.onnx_bytes, self.providers, options=options)
         except Exception as exc:  # onnxruntime raises its own exception types
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
             raise UserError(f"onnxruntime cannot load {request.recipe.onnx}: {first_line}",
@@ -83,7 +132,8 @@ class OnnxRuntimeBuilder(EngineBuilder):
         fields["precision"] = precision.value
         manifest = Manifest(
             **fields,
-            lane=lane_of(self.providers),
+            lane=lane_of(self.providers, request.recipe),
+            backend_options={"providers": self.providers, "provider_options": options},
             inputs=engine_input_specs(request.model, request.recipe),
             outputs=engine_output_specs(request.costed_model, request.input_shapes),
             notes=notes,
@@ -101,8 +151,10 @@ class OnnxRuntimeRunner(BaseRunner):
         self._output_names = [o.name for o in artifact.manifest.outputs]
 
     def activate_impl(self) -> None:
-        providers = self.manifest.device.split(",")
-        self._session = make_session(self.artifact.plan, providers, self.threads)
+        chosen = self.manifest.backend_options
+        providers = list(chosen.get("providers") or self.manifest.device.split(","))
+        self._session = make_session(self.artifact.plan, providers, self.threads,
+                                     chosen.get("provider_options"))
 
     def deactivate_impl(self) -> None:
         self._session = None

@@ -40,6 +40,7 @@ from edge_runtime.errors import UserError
 
 if TYPE_CHECKING:
     import tensorrt
+    from typing_extensions import Buffer
 
 LOG = logging.getLogger("edge_runtime.tensorrt")
 
@@ -182,16 +183,39 @@ class DeviceBatches:
             self._stream = None
 
 
+class CalibratorSource:
+    """What both TensorRT calibrator subclasses delegate to (plain Python, tested without
+    TensorRT): the batches, the batch size and the cache in and out."""
+
+    def __init__(self, device: DeviceBatches | None, batch_size: int, cache_in: bytes | None,
+                 on_cache: Callable[[bytes], None]) -> None:
+        self.device = device
+        self.batch_size = batch_size
+        self.cache_in = cache_in
+        self.on_cache = on_cache
+
+    def get_batch(self, names: Sequence[str]) -> list[int]:
+        return self.device.pointers(names) if self.device is not None else []
+
+    def read_cache(self) -> bytes | None:
+        """The cache to calibrate from, or None to calibrate from the feeds."""
+        return self.cache_in or None
+
+    def write_cache(self, cache: Buffer) -> None:
+        self.on_cache(bytes(cache))
+
+
 def make_calibrator(method: CalibrationMethod, feeds: CalibrationFeeds | None, batch_size: int,
                     cache_in: bytes | None, on_cache: Callable[[bytes], None], *,
                     inputs: Mapping[str, CalibrationInput], cuda: CudaApi | None,
                     dla: bool = False) -> tensorrt.IInt8Calibrator:
-    """A TensorRT INT8 calibrator (TensorRT < 11) over ``feeds`` and/or ``cache_in``.
+    """A TensorRT INT8 calibrator (TensorRT 8.4 - 10.x) over ``feeds`` and/or ``cache_in``.
 
     ``batch_size`` is what ``get_batch_size`` reports (TensorRT ignores it for explicit-batch
     networks, where the calibration profile's shape rules); ``on_cache`` receives the cache
     TensorRT writes. With a cache and no feeds, TensorRT reads the cache and never asks for a
-    batch; ``cuda`` is needed only when there are feeds.
+    batch; ``cuda`` is needed only when there are feeds. The two subclasses are spelled out
+    (not one class over a base chosen at run time) so that mypy checks both against the stubs.
     """
     import tensorrt as trt
 
@@ -200,24 +224,42 @@ def make_calibrator(method: CalibrationMethod, feeds: CalibrationFeeds | None, b
         raise ValueError("calibrating from feeds needs a CUDA api for the device buffers")
     device = DeviceBatches(CalibrationBatches(feeds, inputs), cuda) \
         if feeds is not None and cuda is not None else None
-    base: type[trt.IInt8Calibrator] = trt.IInt8MinMaxCalibrator \
-        if kind is CalibratorKind.MINMAX else trt.IInt8EntropyCalibrator2
+    source = CalibratorSource(device, batch_size, cache_in, on_cache)
 
-    class Calibrator(base):  # type: ignore[valid-type,misc]  # a class chosen at run time
+    class EntropyCalibrator2(trt.IInt8EntropyCalibrator2):
         def __init__(self) -> None:
-            base.__init__(self)  # pybind11 trampolines must init their base explicitly
+            trt.IInt8EntropyCalibrator2.__init__(self)  # pybind11: init the base explicitly
 
         def get_batch_size(self) -> int:
-            return batch_size
+            return source.batch_size
 
         def get_batch(self, names: list[str]) -> list[int]:
-            return device.pointers(names) if device is not None else []
+            return source.get_batch(names)
 
-        # The stubs say Buffer; TensorRT documents None as "no cache, calibrate".
+        # TensorRT documents None as "no cache: calibrate" (the stubs' Buffer type does not
+        # resolve, so mypy accepts the Optional here).
         def read_calibration_cache(self) -> bytes | None:
-            return cache_in or None
+            return source.read_cache()
 
-        def write_calibration_cache(self, cache: Any) -> None:
-            on_cache(bytes(cache))
+        def write_calibration_cache(self, cache: Buffer) -> None:
+            source.write_cache(cache)
 
-    return Calibrator()  # type: ignore[no-any-return]
+    class MinMaxCalibrator(trt.IInt8MinMaxCalibrator):
+        def __init__(self) -> None:
+            trt.IInt8MinMaxCalibrator.__init__(self)
+
+        def get_batch_size(self) -> int:
+            return source.batch_size
+
+        def get_batch(self, names: list[str]) -> list[int]:
+            return source.get_batch(names)
+
+        def read_calibration_cache(self) -> bytes | None:
+            return source.read_cache()
+
+        def write_calibration_cache(self, cache: Buffer) -> None:
+            source.write_cache(cache)
+
+    if kind is CalibratorKind.MINMAX:
+        return MinMaxCalibrator()
+    return EntropyCalibrator2()
