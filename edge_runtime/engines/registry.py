@@ -79,6 +79,10 @@ def make_runner(artifact: Artifact, context: EngineContext,
         from edge_runtime.engines.backends.onnxrt import OnnxRuntimeRunner
 
         return OnnxRuntimeRunner(artifact, threads=context.cpu_threads)
+    if backend == BackendName.TENSORRT.value:
+        from edge_runtime.engines.backends.tensorrt import TensorRTRunner
+
+        return TensorRTRunner(artifact)
     raise UserError(f"no runner for backend '{backend}' in this version")
 
 

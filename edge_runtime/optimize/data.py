@@ -144,9 +144,12 @@ def _tensor_samples(arrays: dict[str, Array], inputs: Sequence[TensorSpec]) -> I
 
 
 def batched(samples: Sequence[Sample], batch_size: int, inputs: Sequence[TensorSpec]) -> list[Feed]:
-    """Samples stacked into batches along axis 0 (batch size 1 when the batch is fixed)."""
-    fixed = any(isinstance(spec.shape[0], int) for spec in inputs if spec.shape)
-    size = 1 if fixed else max(batch_size, 1)
+    """Samples stacked into batches along axis 0 — only when every input's first dimension is
+    the same symbolic one (a shared batch axis); otherwise one sample per batch (a fixed
+    batch, or a sequence-major model whose batch is elsewhere)."""
+    firsts = {spec.shape[0] if spec.shape else None for spec in inputs}
+    shared = len(firsts) == 1 and isinstance(next(iter(firsts)), str)
+    size = max(batch_size, 1) if shared else 1
     feeds = []
     for start in range(0, len(samples), size):
         group = samples[start:start + size]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from onnx import ModelProto
+from onnx import ModelProto, version_converter
 
 from edge_runtime.graph.analysis import COMPUTE_OPS
 from edge_runtime.optimize.calibration import ActivationRanges
@@ -25,6 +25,7 @@ class QuantReport:
     int8: tuple[str, ...]
     kept_by_gate: tuple[str, ...] = ()
     not_quantizable: dict[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     def layer_precisions(self, high: str = "fp16") -> dict[str, str]:
         precisions = dict.fromkeys(self.int8, "int8")
@@ -34,7 +35,7 @@ class QuantReport:
 
     def to_dict(self) -> dict[str, object]:
         return {"int8": list(self.int8), "kept_by_gate": list(self.kept_by_gate),
-                "not_quantizable": self.not_quantizable}
+                "not_quantizable": self.not_quantizable, "notes": list(self.notes)}
 
 
 def compute_nodes(model: ModelProto) -> list[str]:
@@ -53,16 +54,35 @@ def quantize(model: ModelProto, ranges: ActivationRanges,
     )
     from onnxruntime.quantization.registry import QDQRegistry
 
-    named = _with_node_names(model)
+    named, per_channel, notes = _per_channel_ready(_with_node_names(model))
     prepared = save_and_reload_model_with_shape_infer(update_opset_version(named, QuantType.QInt8))
     quantizer = QDQQuantizer(
-        prepared, True, False, QuantType.QInt8, QuantType.QInt8, ranges.tensors_data(), [],
-        list(exclude), list(QDQRegistry.keys()),
+        prepared, per_channel, False, QuantType.QInt8, QuantType.QInt8, ranges.tensors_data(),
+        [], list(exclude), list(QDQRegistry.keys()),
         {"ActivationSymmetric": True, "WeightSymmetric": True},
     )
     quantizer.quantize_model()
     quantized: ModelProto = quantizer.model.model
-    return quantized, _report(named, quantized, exclude)
+    return quantized, _report(named, quantized, exclude, notes)
+
+
+#: Per-channel QuantizeLinear/DequantizeLinear (their ``axis``) arrived in ONNX opset 13.
+PER_CHANNEL_OPSET = 13
+
+
+def _per_channel_ready(model: ModelProto) -> tuple[ModelProto, bool, tuple[str, ...]]:
+    """Per-channel weights need opset 13: older models are converted (or, if the converter
+    cannot, quantized per tensor); either way the report says so."""
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset >= PER_CHANNEL_OPSET:
+        return model, True, ()
+    try:
+        converted = version_converter.convert_version(model, PER_CHANNEL_OPSET)
+    except Exception as exc:  # the converter raises many types for ops it cannot convert
+        return model, False, (f"opset {opset}: per-tensor weights (could not convert to "
+                              f"opset {PER_CHANNEL_OPSET}: {type(exc).__name__})",)
+    return converted, True, (f"opset {opset} converted to {PER_CHANNEL_OPSET} for per-channel "
+                             "Q/DQ",)
 
 
 def _with_node_names(model: ModelProto) -> ModelProto:
@@ -80,7 +100,8 @@ def _with_node_names(model: ModelProto) -> ModelProto:
     return copy
 
 
-def _report(original: ModelProto, quantized: ModelProto, exclude: Sequence[str]) -> QuantReport:
+def _report(original: ModelProto, quantized: ModelProto, exclude: Sequence[str],
+            notes: tuple[str, ...]) -> QuantReport:
     producers = {out: node.op_type for node in quantized.graph.node for out in node.output}
     int8, missing = [], {}
     by_name = {node.name: node for node in quantized.graph.node}
@@ -93,4 +114,4 @@ def _report(original: ModelProto, quantized: ModelProto, exclude: Sequence[str])
         else:
             missing[name] = "onnxruntime's QDQ quantizer left it in float (unsupported shape " \
                             "or attribute)"
-    return QuantReport(tuple(int8), tuple(exclude), missing)
+    return QuantReport(tuple(int8), tuple(exclude), missing, notes)

@@ -88,6 +88,9 @@ def optimize(recipe: EngineRecipe, model: ModelProto, inputs: Sequence[TensorSpe
         quantized, quant, accuracy = int8_under_gate(working, ranges, evaluator,
                                                      recipe.max_accuracy_drop, progress)
         cache = write_cache(ranges)
+        notes.extend(quant.notes)
+        if quant.not_quantizable:
+            notes.append(f"left in float by the quantizer: {', '.join(quant.not_quantizable)}")
         files.update({QDQ_FILE: quantized.SerializeToString(), TRT_CACHE_FILE: cache,
                       RANGES_FILE: ranges.to_json().encode()})
         return Optimized(quantized, model, True, cache, ranges, quant, sparsity, accuracy, files,

@@ -12,6 +12,7 @@ from onnx import ModelProto, TensorProto, helper, numpy_helper
 
 from edge_runtime.config.recipe import CalibrationMethod
 from edge_runtime.errors import GateFailedError
+from edge_runtime.graph.tensors import TensorSpec
 from edge_runtime.optimize.accuracy import Evaluator, fp16_weights
 from edge_runtime.optimize.calibration import (
     ActivationRanges,
@@ -24,7 +25,6 @@ from edge_runtime.optimize.gate import attempts, int8_under_gate
 from edge_runtime.optimize.progress import QuietProgress
 from edge_runtime.optimize.quantize import quantize
 from edge_runtime.optimize.trt_cache import read_cache, version_tag, write_cache
-from edge_runtime.graph.tensors import TensorSpec
 
 
 def scale_model() -> ModelProto:

@@ -1,0 +1,79 @@
+"""Build progress: TensorRT's phases as one-line messages for the ``progress`` callback.
+
+TensorRT 10.0 added ``IProgressMonitor``: the builder announces nested phases (``Building
+engine`` > ``Optimizing`` > ...) with step counts, from its own threads. :class:`PhaseReport`
+turns those calls into a few readable lines (phases two levels deep, steps at each quarter) and
+is plain Python; :func:`make_progress_monitor` wraps it in the ``IProgressMonitor`` subclass,
+created inside the function. Older releases report nothing during a build; the builder then
+sends coarse messages around the steps it takes itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from edge_runtime.engines.base import Progress
+
+if TYPE_CHECKING:
+    import tensorrt
+
+
+class PhaseReport:
+    """Thread-safe formatter of TensorRT build phases (see the module docstring)."""
+
+    def __init__(self, progress: Progress, depth: int = 2) -> None:
+        self._progress = progress
+        self._depth = depth
+        self._lock = threading.Lock()
+        self._levels: dict[str, int] = {}
+        self._steps: dict[str, int] = {}
+        self._quarters: dict[str, int] = {}
+
+    def start(self, phase: str, parent: str | None, steps: int) -> None:
+        with self._lock:
+            level = self._levels.get(parent, -1) + 1 if parent else 0
+            self._levels[phase] = level
+            self._steps[phase] = max(steps, 1)
+            self._quarters[phase] = 0
+            if level < self._depth:
+                self._progress(f"TensorRT: {'  ' * level}{phase}")
+
+    def step(self, phase: str, step: int) -> bool:
+        """Always True: never cancel the build."""
+        with self._lock:
+            level, steps = self._levels.get(phase, 0), self._steps.get(phase, 1)
+            quarter = 4 * (step + 1) // steps
+            if level < self._depth and steps >= 4 and quarter > self._quarters.get(phase, 0):
+                self._quarters[phase] = quarter
+                self._progress(f"TensorRT: {'  ' * level}{phase} {step + 1}/{steps}")
+        return True
+
+    def finish(self, phase: str) -> None:
+        with self._lock:
+            self._levels.pop(phase, None)
+            self._steps.pop(phase, None)
+            self._quarters.pop(phase, None)
+
+
+def make_progress_monitor(progress: Progress) -> tensorrt.IProgressMonitor:
+    """An ``IProgressMonitor`` reporting to ``progress`` (TensorRT 10.0+). Keep it alive until
+    the build returns."""
+    import tensorrt as trt
+
+    report = PhaseReport(progress)
+
+    class Monitor(trt.IProgressMonitor):
+        def __init__(self) -> None:
+            trt.IProgressMonitor.__init__(self)  # pybind11 trampolines must init their base
+
+        def phase_start(self, phase_name: str, parent_phase: str, num_steps: int) -> None:
+            report.start(phase_name, parent_phase, num_steps)
+
+        def step_complete(self, phase_name: str, step: int) -> bool:
+            return report.step(phase_name, step)
+
+        def phase_finish(self, phase_name: str) -> None:
+            report.finish(phase_name)
+
+    return Monitor()
