@@ -26,7 +26,8 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python bench/overhead.py
+	$(BIN)/python -m bench.overhead
+	$(BIN)/python -m bench.int8
 
 install: $(STAMP)
 

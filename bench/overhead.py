@@ -9,7 +9,7 @@ preprocessed tensors, so the ratio is what the runtime costs on top of inference
 classifier (0.1 ms per inference) is the case the ratio is quoted for; the detector (about
 1 ms) shows how the same per-frame cost weighs on a larger model.
 
-    python bench/overhead.py [--seconds 5] [--rounds 3] [--threads 1] [--models classifier detector]
+    python -m bench.overhead [--seconds 5] [--rounds 3] [--threads 1] [--models classifier detector]
 
 Writes ``bench/results/overhead.json`` (and ``overhead.png`` when matplotlib is present).
 """

@@ -116,11 +116,12 @@ def patch_text(text: str) -> tuple[str, list[str]]:
         if _LIBS_IMPORT.match(line):
             changes.append(f"{number}: dropped 'import tensorrt_libs'")
             continue
-        if line.startswith("__all__") and "'tensorrt_libs'" in line:
-            line = line.replace(", 'tensorrt_libs'", "").replace("'tensorrt_libs', ", "")
+        current = line
+        if current.startswith("__all__") and "'tensorrt_libs'" in current:
+            current = current.replace(", 'tensorrt_libs'", "").replace("'tensorrt_libs', ", "")
             changes.append(f"{number}: dropped 'tensorrt_libs' from __all__")
-        patched, what = patch_def(line)
-        changes.extend(f"{number}: {patch_def_name(line)}: {w}" for w in what)
+        patched, what = patch_def(current)
+        changes.extend(f"{number}: {patch_def_name(current)}: {w}" for w in what)
         out.append(patched)
     return "".join(out), changes
 

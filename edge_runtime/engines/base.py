@@ -41,6 +41,7 @@ from edge_runtime.optimize.calibration import RangesStore
 from edge_runtime.optimize.data import PipelineData
 from edge_runtime.optimize.progress import Progress as StageProgress
 from edge_runtime.optimize.progress import QuietProgress
+from edge_runtime.optimize.quantize import Activations
 from edge_runtime.optimize.stages import Optimized, optimize
 
 Feed = Mapping[str, npt.NDArray[np.generic]]
@@ -88,6 +89,8 @@ class EngineBuilder(ABC):
     """Builds plans for one backend on one device."""
 
     backend: ClassVar[str]
+    #: INT8 flavour of the Q/DQ model this backend runs (see ``edge_runtime.optimize.quantize``).
+    int8_activations: Activations = Activations.INT8
 
     @abstractmethod
     def identity(self) -> dict[str, str]:
@@ -197,7 +200,8 @@ class BuildEngine:
                 return BuildResult(cached, True, time.perf_counter() - started)
         inputs = _sample_specs(request)
         optimized = optimize(self.recipe, request.model, inputs, self.pipeline,
-                             RangesStore(self.cache.root / "calibration"), self.progress)
+                             RangesStore(self.cache.root / "calibration"), self.progress,
+                             self.builder.int8_activations)
         prepared = replace(
             request, onnx_bytes=optimized.model.SerializeToString(), model=optimized.model,
             source_model=optimized.source, quantized=optimized.quantized,

@@ -15,7 +15,7 @@ from edge_runtime.errors import GateFailedError
 from edge_runtime.optimize.accuracy import AccuracyReport, Evaluator
 from edge_runtime.optimize.calibration import ActivationRanges
 from edge_runtime.optimize.progress import Progress
-from edge_runtime.optimize.quantize import QuantReport, quantize
+from edge_runtime.optimize.quantize import Activations, QuantReport, quantize
 
 
 def attempts(layers: int) -> list[int]:
@@ -28,33 +28,36 @@ def attempts(layers: int) -> list[int]:
 
 
 def sensitivity(model: ModelProto, ranges: ActivationRanges, layers: tuple[str, ...],
-                evaluator: Evaluator, progress: Progress) -> dict[str, float]:
+                evaluator: Evaluator, progress: Progress,
+                activations: Activations = Activations.INT8) -> dict[str, float]:
     """Output error removed by keeping each layer alone in float (bigger = more sensitive)."""
-    base_model, _ = quantize(model, ranges)
+    base_model, _ = quantize(model, ranges, activations=activations)
     base = evaluator.proxy_error(base_model)
     found = {}
     for index, name in enumerate(layers):
-        candidate, _ = quantize(model, ranges, exclude=[name])
+        candidate, _ = quantize(model, ranges, exclude=[name], activations=activations)
         found[name] = round(base - evaluator.proxy_error(candidate), 8)
         progress.step("sensitivity", index + 1, len(layers))
     return found
 
 
 def int8_under_gate(model: ModelProto, ranges: ActivationRanges, evaluator: Evaluator,
-                    limit: float | None, progress: Progress
+                    limit: float | None, progress: Progress,
+                    activations: Activations = Activations.INT8
                     ) -> tuple[ModelProto, QuantReport, AccuracyReport]:
     """The Q/DQ model that passes the gate, its layer report and its accuracy report."""
-    progress.message("quantizing to INT8 (Q/DQ) and evaluating against FP32")
-    quantized, report = quantize(model, ranges)
+    progress.message(f"quantizing to INT8 (Q/DQ, {activations.value} activations) and "
+                     "evaluating against FP32")
+    quantized, report = quantize(model, ranges, activations=activations)
     accuracy = evaluator.compare(quantized, "int8").with_limit(limit)
     if accuracy.passed:
         return quantized, report, accuracy
     progress.message(f"{accuracy.summary()} exceeds {limit} pt: measuring layer sensitivity")
-    ranking = sensitivity(model, ranges, report.int8, evaluator, progress)
+    ranking = sensitivity(model, ranges, report.int8, evaluator, progress, activations)
     order = sorted(ranking, key=lambda name: -ranking[name])
     for keep in attempts(len(order)):
         kept = order[:keep]
-        quantized, report = quantize(model, ranges, exclude=kept)
+        quantized, report = quantize(model, ranges, exclude=kept, activations=activations)
         accuracy = evaluator.compare(quantized, "int8").with_limit(limit, kept, ranking)
         progress.message(f"kept {keep} layer(s) in float: {accuracy.summary()}")
         if accuracy.passed:

@@ -3,12 +3,17 @@
 What ``quantize_static`` does after calibrating, done here from ranges we already have, so one
 calibration serves every attempt of the accuracy gate. Settings are TensorRT's: symmetric INT8
 activations and weights (zero point 0), per-channel weights, QuantizeLinear/DequantizeLinear
-pairs (explicit quantization, the only INT8 path on TensorRT 11). The same model runs on
-onnxruntime's CPU INT8 kernels, which is how its accuracy is measured here.
+pairs (explicit quantization, the only INT8 path on TensorRT 11).
+
+onnxruntime's x86 kernels want the other signedness: their fast VNNI/AMX paths take unsigned
+activations with signed weights (U8S8); signed activations (S8S8) run slower than FP32 there
+(measured in bench/int8.py). Our ranges are symmetric, so an activation type of ``uint8`` puts
+the same range on a uint8 grid with zero point 128 - the model an onnxruntime-on-x86 build runs.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -43,8 +48,17 @@ def compute_nodes(model: ModelProto) -> list[str]:
     return [node.name for node in model.graph.node if node.op_type in COMPUTE_OPS and node.name]
 
 
-def quantize(model: ModelProto, ranges: ActivationRanges,
-             exclude: Sequence[str] = ()) -> tuple[ModelProto, QuantReport]:
+class Activations(str, enum.Enum):
+    """Element type of quantized activations."""
+
+    INT8 = "int8"
+    """Signed, zero point 0: TensorRT, DLA, ARM CPUs."""
+    UINT8 = "uint8"
+    """Unsigned, zero point 128 for our symmetric ranges: onnxruntime's fast x86 kernels."""
+
+
+def quantize(model: ModelProto, ranges: ActivationRanges, exclude: Sequence[str] = (),
+             activations: Activations = Activations.INT8) -> tuple[ModelProto, QuantReport]:
     """The Q/DQ model for ``model`` with ``ranges``; nodes in ``exclude`` stay in float."""
     from onnxruntime.quantization import QuantType
     from onnxruntime.quantization.qdq_quantizer import QDQQuantizer
@@ -57,7 +71,9 @@ def quantize(model: ModelProto, ranges: ActivationRanges,
     named, per_channel, notes = _per_channel_ready(_with_node_names(model))
     prepared = save_and_reload_model_with_shape_infer(update_opset_version(named, QuantType.QInt8))
     quantizer = QDQQuantizer(
-        prepared, per_channel, False, QuantType.QInt8, QuantType.QInt8, ranges.tensors_data(),
+        prepared, per_channel, False, QuantType.QInt8,
+        QuantType.QInt8 if activations is Activations.INT8 else QuantType.QUInt8,
+        ranges.tensors_data(),
         [], list(exclude), list(QDQRegistry.keys()),
         {"ActivationSymmetric": True, "WeightSymmetric": True},
     )

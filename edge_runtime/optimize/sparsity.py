@@ -13,8 +13,8 @@ Rules, in order; the first that fails names the :class:`Reason`:
 
 1. The weight is constant: an initializer (also when an old exporter lists it as a graph input,
    as TensorRT's parser and onnxruntime accept) or a ``Constant`` node. A weight behind a
-   DequantizeLinear is reported with its dequantized zeros, never pruned: prune the float model,
-   then quantize (symmetric INT8 keeps a zero zero).
+   DequantizeLinear is judged on its dequantized values but never pruned (``quantized`` if rules
+   3-5 pass): prune the float model, then quantize (symmetric INT8 keeps a zero zero).
 2. Its type is float32, float16, float64 or bfloat16.
 3. TensorRT has sparse kernels for it: Conv, Gemm, MatMul (the guide names convolution and
    fully-connected weights); not ConvTranspose (neither the guide nor ASP's whitelist has it),
@@ -289,8 +289,9 @@ def _layers(model: ModelProto, min_channels: int, skip: Collection[str]) -> list
         geometry = handler(node, shape)
         if geometry is None:
             continue
-        if reason is None:
-            reason, detail = _check_shape(node.op_type, geometry, shape, min_channels)
+        if values is not None and reason in (None, Reason.QUANTIZED):  # a reason to stay dense
+            structural = _check_shape(node.op_type, geometry, shape, min_channels)  # even as float
+            reason, detail = structural if structural[0] is not None else (reason, detail)
         if reason is None and (name in skip or weight in skip):
             reason, detail = Reason.SKIPPED, "named in skip"
         axis = geometry.axis if values is not None and geometry.axis < len(shape) else None

@@ -24,7 +24,7 @@ from edge_runtime.optimize.calibration import ActivationRanges, RangesStore, cal
 from edge_runtime.optimize.calibration import fingerprint as calibration_key
 from edge_runtime.optimize.gate import int8_under_gate
 from edge_runtime.optimize.progress import Progress
-from edge_runtime.optimize.quantize import QuantReport
+from edge_runtime.optimize.quantize import Activations, QuantReport, quantize
 from edge_runtime.optimize.trt_cache import write_cache
 from edge_runtime.pipelines.postprocess import make_decoder
 from edge_runtime.pipelines.preprocess import spatial_size
@@ -71,7 +71,9 @@ def needs_pipeline(recipe: EngineRecipe) -> bool:
 
 def optimize(recipe: EngineRecipe, model: ModelProto, inputs: Sequence[TensorSpec],
              pipeline: data_.PipelineData | None, store: RangesStore,
-             progress: Progress) -> Optimized:
+             progress: Progress, activations: Activations = Activations.INT8) -> Optimized:
+    """Run the stages the recipe asks for. ``activations`` is the INT8 flavour the backend
+    runs (see ``quantize``); the exported Q/DQ model is always TensorRT's signed one."""
     notes: list[str] = []
     working, sparsity = _sparsify(recipe, model, notes, progress)
     if recipe.precision is Precision.FP32 and working is model:
@@ -86,12 +88,15 @@ def optimize(recipe: EngineRecipe, model: ModelProto, inputs: Sequence[TensorSpe
                             "calibration.data or evaluation.data a source", key="evaluation")
         ranges = _ranges(recipe, working, inputs, pipeline, store, progress)
         quantized, quant, accuracy = int8_under_gate(working, ranges, evaluator,
-                                                     recipe.max_accuracy_drop, progress)
+                                                     recipe.max_accuracy_drop, progress,
+                                                     activations)
+        exported = quantized if activations is Activations.INT8 else quantize(
+            working, ranges, exclude=accuracy.kept_high_precision)[0]
         cache = write_cache(ranges)
         notes.extend(quant.notes)
         if quant.not_quantizable:
             notes.append(f"left in float by the quantizer: {', '.join(quant.not_quantizable)}")
-        files.update({QDQ_FILE: quantized.SerializeToString(), TRT_CACHE_FILE: cache,
+        files.update({QDQ_FILE: exported.SerializeToString(), TRT_CACHE_FILE: cache,
                       RANGES_FILE: ranges.to_json().encode()})
         return Optimized(quantized, model, True, cache, ranges, quant, sparsity, accuracy, files,
                          tuple(notes))

@@ -237,6 +237,27 @@ def test_a_quantized_weight_is_checked_through_its_dequantize_but_never_pruned()
     run(pruned, {"x": normal(1, 32, 4, 4)})
 
 
+def test_float16_weights_unnamed_nodes_and_conv_transpose() -> None:
+    # x[1,32,4,4] fp16 -> Conv (unnamed, w[32,32,1,1] fp16) -> ConvTranspose "up" (wt[32,16,2,2])
+    #   -> Conv "up" (a second node named "up", w2[16,16,1,1]: too small) -> y[1,16,8,8]
+    half = helper.make_tensor_value_info
+    built = model(
+        [helper.make_node("Conv", ["x", "w"], ["a"]),
+         helper.make_node("ConvTranspose", ["a", "wt"], ["b"], name="up", strides=[2, 2]),
+         helper.make_node("Conv", ["b", "w2"], ["y"], name="up")],
+        [half("x", TensorProto.FLOAT16, [1, 32, 4, 4])],
+        [half("y", TensorProto.FLOAT16, [1, 16, 8, 8])],
+        {"w": normal(32, 32, 1, 1).astype(np.float16),
+         "wt": normal(32, 16, 2, 2).astype(np.float16),
+         "w2": normal(16, 16, 1, 1).astype(np.float16)})
+    pruned, report = prune_2_4(built)
+    assert [(entry.node, entry.reason) for entry in report.layers] == [
+        ("Conv_0", None), ("up", Reason.UNSUPPORTED), ("up_2", Reason.TOO_SMALL)]
+    assert layer(report, "up").axis == 0 and "ConvTranspose" in layer(report, "up").detail
+    assert weight(pruned, "w").dtype == np.float16 and layer(report, "Conv_0").is_2_4
+    onnx.checker.check_model(pruned)  # (onnxruntime refuses duplicate node names; onnx does not)
+
+
 def test_results_validate_themselves() -> None:
     with pytest.raises(ValueError, match="pruned"):
         LayerSparsity("n", "Conv", "w", (8, 8, 1, 1), 1, Reason.TOO_SMALL, "small", 0.5, True,

@@ -13,6 +13,7 @@ imported when a builder or runner is made, not when this module is.
 
 from __future__ import annotations
 
+import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from edge_runtime.engines.base import (
 )
 from edge_runtime.engines.specs import engine_input_specs, engine_output_specs
 from edge_runtime.errors import UserError
+from edge_runtime.optimize.quantize import Activations
 
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider",
                        "CPUExecutionProvider")
@@ -47,7 +49,7 @@ def lane_of(providers: list[str], recipe: EngineRecipe) -> str:
         return "cpu"
     if providers[0] == "TensorrtExecutionProvider" and recipe.target.device is not \
             TargetDevice.GPU:
-        return recipe.target.device.value
+        return str(recipe.target.device.value)
     return "gpu"
 
 
@@ -104,6 +106,9 @@ class OnnxRuntimeBuilder(EngineBuilder):
 
     def __init__(self, providers: list[str] | None = None) -> None:
         self.providers = providers or available_providers()
+        if self.providers[0] == "CPUExecutionProvider" and platform.machine() in ("x86_64",
+                                                                                 "AMD64"):
+            self.int8_activations = Activations.UINT8
 
     def identity(self) -> dict[str, str]:
         import onnxruntime as ort

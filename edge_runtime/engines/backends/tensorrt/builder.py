@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge_runtime.config.recipe import CalibrationMethod, Sparsity, TargetDevice
+from edge_runtime.config.recipe import Sparsity, TargetDevice
 from edge_runtime.engines.artifact import Artifact, Manifest
 from edge_runtime.engines.backends.tensorrt.calibrator import CalibrationInput, make_calibrator
 from edge_runtime.engines.backends.tensorrt.cuda import CudaApi, load_cuda_api
@@ -115,13 +115,19 @@ class TensorRTBuilder(EngineBuilder):
                               model_has_fp16=onnx_has_fp16(request.model),
                               pin_layers=bool(request.high_precision_layers))
         notes = list(plan.notes)
+        if plan.float_graph and recipe.sparsity is Sparsity.TWO_FOUR:
+            notes.append("the DLA build parses the unpruned float graph: 2:4 pruning applies "
+                         "to the Q/DQ (GPU) model only")
+
+        model = request.costed_model if plan.float_graph else request.model
+        onnx_bytes = model.SerializeToString() if plan.float_graph else request.onnx_bytes
 
         logger, errors = make_logger()
         builder = trt.Builder(logger)
         network = builder.create_network(
             network_flags(self.version, strongly_typed=plan.strongly_typed))
         say(f"parsing {Path(recipe.onnx).name} with the TensorRT {self.version.short} parser")
-        parser = parse_onnx(network, logger, request.onnx_bytes, request.model, str(recipe.onnx))
+        parser = parse_onnx(network, logger, onnx_bytes, model, str(recipe.onnx))
 
         config = builder.create_builder_config()
         if recipe.workspace_mb is not None:  # memory pools: 8.4+ (require_supported)
@@ -134,8 +140,8 @@ class TensorRTBuilder(EngineBuilder):
         calibrator = self._calibrator(config, request, plan, profile, notes, ranges_opt={
             name: r.opt for name, r in ranges.items()})
         if plan.pin_to is not None:
-            pinned, missing = pin_precision(network, request.model,
-                                            request.high_precision_layers, plan.pin_to)
+            pinned, missing = pin_precision(network, model, request.high_precision_layers,
+                                            plan.pin_to)
             config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
             notes.append(f"{len(pinned)} layers pinned to {plan.pin_to.lower()} for accuracy")
             if missing:
@@ -187,7 +193,7 @@ class TensorRTBuilder(EngineBuilder):
             raise UserError("this TensorRT has no INT8 calibrators; use a Q/DQ model",
                             key="precision")
         recipe = request.recipe
-        method = recipe.calibration.method if recipe.calibration else CalibrationMethod.ENTROPY
+        method = recipe.calibration.method
         inputs = {spec.name: CalibrationInput(ranges_opt[spec.name], spec.numpy_dtype)
                   for spec in graph_inputs(request.model)}
         batch = min((shape[0] for shape in ranges_opt.values() if shape), default=1)
@@ -243,19 +249,17 @@ class TensorRTBuilder(EngineBuilder):
                   notes: list[str], plan_bytes: bytes, started: float) -> Manifest:
         fields = base_manifest_fields(request, self, plan_bytes, started)
         fields["precision"] = plan.effective.value
-        metadata = {p.key: p.value for p in request.model.metadata_props}
         if placement.dla_core is not None:
-            metadata.update(placement.to_metadata())
             if placement.lane == "gpu":
                 notes.append(f"no layer runs on DLA core {placement.dla_core}: the engine "
                              "runs on the GPU")
         elif request.recipe.target.device is not TargetDevice.GPU:
             notes.append(f"no {request.recipe.target.device.value} on this device: the engine "
                          "runs on the GPU")
-        fields["metadata"] = metadata
         return Manifest(
             **fields,
             lane=placement.lane,
+            backend_options=placement.to_options(),
             inputs=engine_input_specs(request.model, request.recipe),
             outputs=engine_output_specs(request.model, request.input_shapes),
             notes=notes,

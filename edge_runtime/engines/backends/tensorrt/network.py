@@ -4,11 +4,10 @@ errors, pinned layer precisions and the DLA placement report.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from onnx import ModelProto
 
@@ -19,9 +18,9 @@ from edge_runtime.errors import UserError
 if TYPE_CHECKING:
     import tensorrt
 
-#: Manifest ``metadata`` key of the placement report (JSON). The manifest schema has no
-#: backend-specific field; this namespaced key keeps the report structured until it has one.
-PLACEMENT_KEY = "edge_runtime.tensorrt.placement"
+#: Key of the placement report in the manifest's ``backend_options`` (what the runner needs to
+#: load the plan: a DLA plan must be deserialized with the runtime on the same DLA core).
+PLACEMENT_KEY = "placement"
 
 
 def network_flags(version: TrtVersion, *, strongly_typed: bool) -> int:
@@ -143,13 +142,18 @@ class Placement:
         return [f"{len(self.gpu_layers)} of {self.total_layers} layers cannot run on DLA "
                 f"core {self.dla_core} and fall back to the GPU: {names}{more}"]
 
-    def to_metadata(self) -> dict[str, str]:
-        return {PLACEMENT_KEY: json.dumps(asdict(self), sort_keys=True)}
+    def to_options(self) -> dict[str, Any]:
+        """The manifest's ``backend_options`` entry."""
+        return {PLACEMENT_KEY: asdict(self)}
 
     @classmethod
-    def from_manifest(cls, manifest: Manifest) -> Placement | None:
-        raw = manifest.metadata.get(PLACEMENT_KEY)
-        return cls(**json.loads(raw)) if raw else None
+    def from_manifest(cls, manifest: Manifest) -> Placement:
+        raw = manifest.backend_options.get(PLACEMENT_KEY)
+        if not isinstance(raw, dict):
+            return cls(lane=manifest.lane)
+        return cls(lane=str(raw["lane"]), dla_core=raw.get("dla_core"),
+                   total_layers=int(raw.get("total_layers", 0)),
+                   gpu_layers=[str(n) for n in raw.get("gpu_layers", [])])
 
 
 def target_dla(config: tensorrt.IBuilderConfig, core: int, *, gpu_fallback: bool) -> None:

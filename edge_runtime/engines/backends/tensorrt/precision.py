@@ -8,7 +8,10 @@ test (the builder only applies the plan):
 - TensorRT 8.4 - 10.x, *weakly typed*: builder flags let TensorRT pick lower precision per
   layer. INT8 sets FP16 too (layers without an INT8 kernel run in FP16, not FP32). A Q/DQ model
   is built with INT8 on (explicit quantization); without one, INT8 needs an implicit
-  calibrator (feeds or a cache; deprecated from 10.1). ``high_precision_layers`` are pinned
+  calibrator (feeds or a cache; deprecated from 10.1). A DLA takes no Q/DQ model before
+  TensorRT 11 (it supports implicit quantization only), so an INT8 DLA build parses the float
+  graph and calibrates it implicitly, from the cache the Q/DQ stage wrote from the same
+  ranges. ``high_precision_layers`` are pinned
   (FP16 in INT8 builds, FP32 otherwise) with ``OBEY_PRECISION_CONSTRAINTS``. We stay weakly
   typed on 10.x even for Q/DQ models: strong typing would keep the layers outside Q/DQ pairs
   in the ONNX's FP32.
@@ -42,6 +45,8 @@ class PrecisionPlan:
     #: What the engine will be, for the manifest.
     effective: Precision
     notes: tuple[str, ...] = ()
+    #: Build from the float source graph instead of the Q/DQ one (INT8 on a DLA, < 11).
+    float_graph: bool = False
 
 
 def onnx_has_fp16(model: ModelProto) -> bool:
@@ -57,10 +62,10 @@ def plan_precision(recipe: EngineRecipe, version: TrtVersion, *, quantized: bool
                    has_calibration: bool, model_has_fp16: bool,
                    pin_layers: bool = False) -> PrecisionPlan:
     """The precision plan for ``recipe`` on ``version`` (see the module docstring)."""
+    on_dla = recipe.target.device is not TargetDevice.GPU
     plan = _strongly_typed(recipe, quantized, model_has_fp16, pin_layers) \
         if not version.has_weak_typing \
-        else _weakly_typed(recipe, version, quantized, has_calibration, pin_layers)
-    on_dla = recipe.target.device is not TargetDevice.GPU
+        else _weakly_typed(recipe, version, quantized, has_calibration, pin_layers, on_dla)
     if on_dla and plan.effective is Precision.FP32 and not recipe.target.gpu_fallback:
         raise UserError("a DLA runs only fp16 or int8 layers; set precision: fp16 (or int8), "
                         "target the GPU, or allow target.gpu_fallback", key="precision")
@@ -68,9 +73,18 @@ def plan_precision(recipe: EngineRecipe, version: TrtVersion, *, quantized: bool
 
 
 def _weakly_typed(recipe: EngineRecipe, version: TrtVersion, quantized: bool,
-                  has_calibration: bool, pin_layers: bool) -> PrecisionPlan:
+                  has_calibration: bool, pin_layers: bool, on_dla: bool) -> PrecisionPlan:
     wanted = recipe.precision
     notes: list[str] = []
+    float_graph = quantized and on_dla
+    if float_graph:
+        if not has_calibration:
+            raise UserError("INT8 on a DLA needs a calibration cache (a DLA takes no Q/DQ "
+                            "model before TensorRT 11); add a calibration section",
+                            key="calibration")
+        notes.append("DLA INT8: built from the float graph with the calibration cache "
+                     "(implicit quantization), not from the Q/DQ model")
+        quantized = False
     if wanted is Precision.FP32 and not quantized:
         return PrecisionPlan(False, False, False, False, "FLOAT" if pin_layers else None,
                              Precision.FP32)
@@ -92,7 +106,7 @@ def _weakly_typed(recipe: EngineRecipe, version: TrtVersion, quantized: bool,
     if quantized and wanted in (Precision.FP32, Precision.FP16):
         notes.append(f"the model has Q/DQ nodes: built int8 although {wanted.value} was asked")
     return PrecisionPlan(False, True, True, calibrate, "HALF" if pin_layers else None,
-                         Precision.INT8, tuple(notes))
+                         Precision.INT8, tuple(notes), float_graph)
 
 
 def _strongly_typed(recipe: EngineRecipe, quantized: bool, model_has_fp16: bool,

@@ -67,7 +67,8 @@ def make_progress_monitor(progress: Progress) -> tensorrt.IProgressMonitor:
         def __init__(self) -> None:
             trt.IProgressMonitor.__init__(self)  # pybind11 trampolines must init their base
 
-        def phase_start(self, phase_name: str, parent_phase: str, num_steps: int) -> None:
+        def phase_start(self, phase_name: str, parent_phase: str | None,
+                        num_steps: int) -> None:  # None for a top-level phase
             report.start(phase_name, parent_phase, num_steps)
 
         def step_complete(self, phase_name: str, step: int) -> bool:

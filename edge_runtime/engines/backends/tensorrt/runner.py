@@ -26,6 +26,7 @@ import numpy.typing as npt
 from edge_runtime.engines.artifact import Artifact
 from edge_runtime.engines.backends.tensorrt.cuda import CudaApi, load_cuda_api
 from edge_runtime.engines.backends.tensorrt.logger import ErrorTail, make_logger
+from edge_runtime.engines.backends.tensorrt.network import Placement
 from edge_runtime.engines.backends.tensorrt.tensors import (
     DeviceBuffers,
     EngineIO,
@@ -86,6 +87,9 @@ class TensorRTRunner(BaseRunner):
         cuda = self._cuda if self._cuda is not None else load_cuda_api()
         logger, errors = make_logger()
         runtime = trt.Runtime(logger)
+        placement = Placement.from_manifest(self.manifest)
+        if placement.dla_core is not None and placement.lane != "gpu":
+            runtime.DLA_core = placement.dla_core  # before deserializing: the plan's core
         engine = runtime.deserialize_cuda_engine(self.artifact.plan)
         if engine is None:
             raise UserError(rebuild_hint(self.name, self.manifest.backend_version, running,

@@ -39,7 +39,8 @@ class TrtVersion:
 
     @classmethod
     def parse(cls, text: str) -> TrtVersion:
-        """``tensorrt.__version__`` as a version; early-access suffixes (``10.0.0b6``) drop."""
+        """``tensorrt.__version__`` as a version: its first four numbers, letters and local
+        suffixes ignored (``10.0.0b6`` -> 10.0.0.6, ``10.3.0.30+cuda12`` -> 10.3.0.30)."""
         numbers = [int(n) for n in _NUMBERS.findall(text.split("+", maxsplit=1)[0])][:4]
         if not numbers:
             raise ValueError(f"not a TensorRT version: {text!r}")

@@ -1,0 +1,129 @@
+"""The INT8 calibrator adapter: batches from feeds, device pointers, the cache in and out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from edge_runtime.config.recipe import CalibrationMethod
+from edge_runtime.engines.backends.tensorrt.calibrator import (
+    CalibrationBatches,
+    CalibrationInput,
+    CalibratorKind,
+    DeviceBatches,
+    cache_algorithm,
+    calibrator_kind,
+    make_calibrator,
+)
+from edge_runtime.errors import UserError
+from tests.engines.tensorrt.conftest import InstallTrt
+from tests.engines.tensorrt.fakes import FakeCuda
+
+F32 = np.dtype(np.float32)
+INPUTS = {"image": CalibrationInput((2, 3), F32), "mask": CalibrationInput((2, 1), F32)}
+
+
+def feeds(count: int, rows: int = 1) -> Iterator[dict[str, npt.NDArray[Any]]]:
+    """Feed i has image rows filled with i and mask rows with -i."""
+    for i in range(count):
+        yield {"mask": np.full((rows, 1), -i, np.float32),
+               "image": np.full((rows, 3), i, np.float32)}
+
+
+def test_batches_follow_the_order_tensorrt_names_the_inputs() -> None:
+    batches = CalibrationBatches(feeds(4), INPUTS)
+    first = batches.next_batch(["mask", "image"])
+    assert first is not None
+    np.testing.assert_array_equal(first[0], [[0], [-1]])
+    np.testing.assert_array_equal(first[1], [[0, 0, 0], [1, 1, 1]])
+    second = batches.next_batch(["image", "mask"])
+    assert second is not None and second[0][0, 0] == 2 and second[1][1, 0] == -3
+    assert batches.next_batch(["image", "mask"]) is None
+    assert batches.batches == 2 and batches.batch_size == 2
+
+
+def test_big_feeds_are_split_and_a_partial_last_batch_is_dropped() -> None:
+    batches = CalibrationBatches(feeds(1, rows=5), INPUTS)
+    got = [batches.next_batch(["image", "mask"]) for _ in range(3)]
+    assert [b is not None for b in got] == [True, True, False]
+    assert all(a.flags.c_contiguous for b in got if b is not None for a in b)
+
+
+@pytest.mark.parametrize(("feed", "message"), [
+    ({"image": np.zeros((2, 3), np.float64), "mask": np.zeros((2, 1), np.float32)},
+     "'image' is float64, the engine takes float32"),
+    ({"image": np.zeros((2, 4), np.float32), "mask": np.zeros((2, 1), np.float32)},
+     r"shape \[2, 4\], the engine calibrates at \[2, 3\]"),
+    ({"image": np.zeros((2, 3), np.float32)}, r"no input \['mask'\]"),
+])
+def test_feeds_are_checked_against_the_engine(feed: dict[str, npt.NDArray[Any]],
+                                              message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        CalibrationBatches([feed], INPUTS).next_batch(["image", "mask"])
+
+
+def test_device_batches_copy_and_return_pointers_then_empty(cuda: FakeCuda) -> None:
+    device = DeviceBatches(CalibrationBatches(feeds(2), INPUTS), cuda)
+    pointers = device.pointers(["image", "mask"])
+    assert len(pointers) == 2
+    np.testing.assert_array_equal(cuda.read(pointers[0], (2, 3), np.float32),
+                                  [[0, 0, 0], [1, 1, 1]])
+    np.testing.assert_array_equal(cuda.read(pointers[1], (2, 1), np.float32), [[0], [-1]])
+    assert cuda.calls[-1] == "sync"  # copies done before TensorRT reads them
+    assert device.pointers(["image", "mask"]) == []
+    assert cuda.memory == {} and cuda.streams == set()  # freed at the end
+
+
+def test_cache_header_names_the_algorithm() -> None:
+    assert cache_algorithm(b"TRT-8502-EntropyCalibration2\nx: 3c010204\n") == \
+        "EntropyCalibration2"
+    assert cache_algorithm(b"TRT-100300-MinMaxCalibration\n") == "MinMaxCalibration"
+    assert cache_algorithm(b"garbage") is None
+
+
+def test_which_calibrator() -> None:
+    entropy, minmax, pct = (CalibrationMethod.ENTROPY, CalibrationMethod.MINMAX,
+                            CalibrationMethod.PERCENTILE)
+    assert calibrator_kind(entropy, None, dla=True) is CalibratorKind.ENTROPY2
+    assert calibrator_kind(minmax, None, dla=False) is CalibratorKind.MINMAX
+    with pytest.raises(UserError, match="no percentile calibrator"):
+        calibrator_kind(pct, None, dla=False)
+    with pytest.raises(UserError, match="DLA INT8 needs entropy"):
+        calibrator_kind(minmax, None, dla=True)
+    # a cache decides by its header, whatever the method (percentile ranges are written as
+    # an EntropyCalibration2 cache by the Q/DQ stage)
+    assert calibrator_kind(pct, b"TRT-8502-EntropyCalibration2\n", dla=True) is \
+        CalibratorKind.ENTROPY2
+    assert calibrator_kind(entropy, b"TRT-8502-MinMaxCalibration\n", dla=False) is \
+        CalibratorKind.MINMAX
+    with pytest.raises(UserError, match="LegacyCalibration"):
+        calibrator_kind(entropy, b"TRT-8502-LegacyCalibration\n", dla=False)
+
+
+def test_make_calibrator_subclasses_the_tensorrt_class(install_trt: InstallTrt,
+                                                       cuda: FakeCuda) -> None:
+    trt = install_trt("8.5.2.2")
+    written: list[bytes] = []
+    calibrator = make_calibrator(CalibrationMethod.MINMAX, feeds(2), 2, None, written.append,
+                                 inputs=INPUTS, cuda=cuda)
+    assert isinstance(calibrator, trt.IInt8MinMaxCalibrator)
+    assert calibrator.get_batch_size() == 2
+    assert calibrator.read_calibration_cache() is None  # no cache: calibrate
+    assert len(calibrator.get_batch(["image", "mask"])) == 2
+    assert calibrator.get_batch(["image", "mask"]) == []
+    calibrator.write_calibration_cache(memoryview(b"TRT-8502-MinMaxCalibration\n"))
+    assert written == [b"TRT-8502-MinMaxCalibration\n"]
+
+
+def test_make_calibrator_from_a_cache_alone(install_trt: InstallTrt) -> None:
+    trt = install_trt("10.3.0.30")
+    cache = b"TRT-100300-EntropyCalibration2\nimage: 3c010204\n"
+    calibrator = make_calibrator(CalibrationMethod.PERCENTILE, None, 1, cache, lambda _: None,
+                                 inputs=INPUTS, cuda=None, dla=True)
+    assert isinstance(calibrator, trt.IInt8EntropyCalibrator2)
+    assert calibrator.read_calibration_cache() == cache
+    assert calibrator.get_batch(["image", "mask"]) == []
