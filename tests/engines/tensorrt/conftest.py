@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,9 @@ from edge_runtime.config.recipe import EngineRecipe
 from edge_runtime.engines.base import BuildRequest
 from edge_runtime.graph.analysis import load_model, resolve_input_shapes
 from tests.conftest import tiny_classifier
-from tests.engines.tensorrt.fakes import FakeCuda, make_fake_trt
+from tests.engines.tensorrt.fakes import FakeCuda, FakeModule, make_fake_trt
 
-InstallTrt = Callable[..., types.ModuleType]
+InstallTrt = Callable[..., FakeModule]
 
 
 @pytest.fixture
@@ -27,7 +26,7 @@ def cuda() -> FakeCuda:
 @pytest.fixture
 def install_trt(monkeypatch: pytest.MonkeyPatch, cuda: FakeCuda) -> InstallTrt:
     """``install_trt("10.3.0.30", **options)``: that fake TensorRT is ``import tensorrt`` now."""
-    def install(version: str, **options: Any) -> types.ModuleType:
+    def install(version: str, **options: Any) -> FakeModule:
         fake = make_fake_trt(version, cuda, **options)
         monkeypatch.setitem(sys.modules, "tensorrt", fake)
         return fake

@@ -5,7 +5,6 @@ named tensors (8.5.1+) or bindings (before), whose contexts compute
 from __future__ import annotations
 
 import json
-import types
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +14,7 @@ from edge_runtime.engines.backends.tensorrt.tensors import numpy_dtype
 from edge_runtime.engines.backends.tensorrt.versions import TrtVersion
 
 
-def make_runtime(trt: types.ModuleType, v: TrtVersion, version: str, cuda: Any, rec: Any,
+def make_runtime(trt: Any, v: TrtVersion, version: str, cuda: Any, rec: Any,
                  log_error: Callable[[Any, str], None]) -> type:
     """The Runtime class of a fake TensorRT ``version``."""
 
@@ -95,8 +94,8 @@ def make_runtime(trt: types.ModuleType, v: TrtVersion, version: str, cuda: Any, 
 
             def execute_async_v2(self, bindings: list[int], stream_handle: int) -> bool:
                 rec.executions.append("execute_async_v2")
-                self.addresses = {t.name: ptr for t, ptr in zip(self.engine.tensors, bindings,
-                                                                 strict=True)}
+                self.addresses.update(zip((t.name for t in self.engine.tensors), bindings,
+                                          strict=True))
                 return self._run()
 
     class Engine:
@@ -152,7 +151,7 @@ def make_runtime(trt: types.ModuleType, v: TrtVersion, version: str, cuda: Any, 
     class Runtime:
         def __init__(self, logger: Any) -> None:
             self.logger = logger
-            self.DLA_core = -1  # noqa: N815 - TensorRT's name
+            self.DLA_core = -1
 
         def deserialize_cuda_engine(self, plan: bytes) -> Engine | None:
             spec = json.loads(bytes(plan))

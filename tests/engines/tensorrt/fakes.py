@@ -206,13 +206,23 @@ class Recorder:
     progress: list[str] = field(default_factory=list)
 
 
+class FakeModule(types.ModuleType):
+    """A module whose attributes are set at run time (typed ``Any`` for the tests)."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(f"fake tensorrt {self.__version__} has no {name}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+
+
 def make_fake_trt(version: str, cuda: FakeCuda | None = None, *, dla_cores: int = 2,
                   unsupported_ops: frozenset[str] = frozenset(),
                   dla_unsupported_ops: frozenset[str] = frozenset({"Gemm"}),
-                  fail_build: str | None = None) -> types.ModuleType:
+                  fail_build: str | None = None) -> FakeModule:
     """A ``tensorrt`` module with the API of ``version`` (see the module docstring)."""
     v = TrtVersion.parse(version)
-    trt = types.ModuleType("tensorrt")
+    trt = FakeModule("tensorrt")
     trt.__version__ = version
     rec = Recorder()
     trt.recorder = rec
@@ -228,7 +238,7 @@ def make_fake_trt(version: str, cuda: FakeCuda | None = None, *, dla_cores: int 
     creation = ["EXPLICIT_BATCH"] if v.major < 11 else ["_RESERVED"]
     trt.NetworkDefinitionCreationFlag = _members(*creation, "STRONGLY_TYPED") \
         if v.has_strongly_typed_networks else _members(*creation)
-    trt.Dims = lambda dims: list(dims)
+    trt.Dims = list  # Dims(list[int]); the code under test indexes it
 
     class ILogger:
         Severity = _members("INTERNAL_ERROR", "ERROR", "WARNING", "INFO", "VERBOSE")
@@ -347,7 +357,7 @@ def make_fake_trt(version: str, cuda: FakeCuda | None = None, *, dla_cores: int 
             return self.timing_cache
 
     class Builder:
-        num_DLA_cores = dla_cores
+        num_DLA_cores = dla_cores  # noqa: N815 - TensorRT's name
 
         def __init__(self, logger: Any) -> None:
             self.logger = logger
@@ -409,7 +419,7 @@ def make_fake_trt(version: str, cuda: FakeCuda | None = None, *, dla_cores: int 
     return trt
 
 
-def _add_runtime(trt: types.ModuleType, v: TrtVersion, version: str, cuda: FakeCuda | None,
+def _add_runtime(trt: FakeModule, v: TrtVersion, version: str, cuda: FakeCuda | None,
                  rec: Recorder, log_error: Callable[[Any, str], None]) -> None:
     from tests.engines.tensorrt.fake_runtime import make_runtime
 

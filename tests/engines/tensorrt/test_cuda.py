@@ -38,7 +38,7 @@ def fake_cudart(fail: set[str] | None = None) -> types.SimpleNamespace:
         return function
 
     props = types.SimpleNamespace(name=b"Orin\0\0\0", major=8, minor=7)
-    rt = types.SimpleNamespace(
+    return types.SimpleNamespace(
         cudaError_t=Err, memory=memory,
         cudaMemcpyKind=types.SimpleNamespace(cudaMemcpyHostToDevice=1,
                                              cudaMemcpyDeviceToHost=2),
@@ -55,7 +55,6 @@ def fake_cudart(fail: set[str] | None = None) -> types.SimpleNamespace:
         cudaEventSynchronize=call("cudaEventSynchronize"),
         cudaEventElapsedTime=call("cudaEventElapsedTime", 2.5),
     )
-    return rt
 
 
 def test_cuda_python_values_and_device_label() -> None:
@@ -165,7 +164,7 @@ def test_cuda_python_is_preferred(monkeypatch: pytest.MonkeyPatch) -> None:
     bindings.runtime = runtime  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "cuda", types.ModuleType("cuda"))
     monkeypatch.setitem(sys.modules, "cuda.bindings", bindings)
-    monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", runtime)  # type: ignore[arg-type]
+    monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", runtime)
     assert load_cuda_api().binding == "cuda-python"
 
 

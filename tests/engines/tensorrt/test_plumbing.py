@@ -90,6 +90,6 @@ def test_progress_monitor_needs_10(install_trt: InstallTrt) -> None:
     lines: list[str] = []
     monitor = make_progress_monitor(lines.append)
     assert isinstance(monitor, trt.IProgressMonitor)
-    monitor.phase_start("Building engine", None, 1)  # type: ignore[arg-type]
+    monitor.phase_start("Building engine", None, 1)
     assert monitor.step_complete("Building engine", 0) is True
     assert lines == ["TensorRT: Building engine"]

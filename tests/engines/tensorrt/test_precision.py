@@ -54,11 +54,11 @@ def test_implicit_calibration_is_flagged_deprecated_from_10_1() -> None:
 
 
 def test_dla_int8_builds_the_float_graph_with_the_cache_before_11() -> None:
-    dla = {"target": {"device": "dla0"}}
-    got = plan(JP5, "int8", quantized=True, calibration=True, **dla)
+    dla = {"device": "dla0"}
+    got = plan(JP5, "int8", quantized=True, calibration=True, target=dla)
     assert got.float_graph and got.calibrate and got.int8
     with pytest.raises(UserError, match="DLA needs a calibration cache"):
-        plan(JP5, "int8", quantized=True, **dla)
+        plan(JP5, "int8", quantized=True, target=dla)
     assert not plan(JP5, "int8", quantized=True, calibration=True).float_graph  # GPU: Q/DQ
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from edge_runtime.engines import EngineContext, make_runner
@@ -23,10 +24,10 @@ def built(install_trt: InstallTrt, cuda: FakeCuda, tmp_path: Path, version: str,
     return trt, artifact
 
 
-def expected(image: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+def expected(image: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """The fake engine's function: logits[n, j] = mean(image[n]) + j."""
     means = image.reshape(image.shape[0], -1).mean(axis=1)
-    return (means[:, None] + np.arange(4)[None, :]).astype(np.float32)
+    return np.asarray(means[:, None] + np.arange(4)[None, :], dtype=np.float32)
 
 
 @pytest.mark.parametrize(("version", "execute"), [
@@ -45,7 +46,8 @@ def test_outputs_round_trip_through_the_device(install_trt: InstallTrt, cuda: Fa
             image = rng.random((batch, 3, 32, 32), dtype=np.float32)
             outputs = runner.infer({"image": image})
             assert outputs["logits"].shape == (batch, 4)
-            np.testing.assert_allclose(outputs["logits"], expected(image), rtol=1e-6)
+            np.testing.assert_allclose(np.asarray(outputs["logits"], np.float32),
+                                       expected(image), rtol=1e-6)
             assert runner.last_device_time_s == 0.0025
     runs = [e for e in trt.recorder.executions if e.startswith("execute")]
     assert runs == [execute] * 3
@@ -73,7 +75,8 @@ def test_each_runner_has_its_own_context(install_trt: InstallTrt, cuda: FakeCuda
                                          tmp_path: Path) -> None:
     _, artifact = built(install_trt, cuda, tmp_path, "10.3.0.30")
     image = np.ones((1, 3, 32, 32), np.float32)
-    with TensorRTRunner(artifact, cuda=cuda) as a, TensorRTRunner(artifact, cuda=cuda) as b:
+    a, b = TensorRTRunner(artifact, cuda=cuda), TensorRTRunner(artifact, cuda=cuda)
+    with a, b:
         assert a._active is not None and b._active is not None
         assert a._active.context is not b._active.context
         np.testing.assert_array_equal(a.infer({"image": image})["logits"],

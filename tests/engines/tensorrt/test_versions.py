@@ -64,7 +64,7 @@ def test_jetpack_releases() -> None:
 
 
 def test_older_than_jetpack_5_is_refused() -> None:
-    with pytest.raises(UserError, match="older than 8.4"):
+    with pytest.raises(UserError, match=r"older than 8\.4"):
         require_supported(V("8.2.1.8"))
     assert require_supported(V("8.4.1")) == V("8.4.1")
 

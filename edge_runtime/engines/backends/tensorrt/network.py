@@ -139,7 +139,7 @@ class Placement:
             return []
         names = ", ".join(self.gpu_layers[:shown])
         more = f" and {len(self.gpu_layers) - shown} more" if len(self.gpu_layers) > shown else ""
-        return [f"{len(self.gpu_layers)} of {self.total_layers} layers cannot run on DLA "
+        return [f"{len(self.gpu_layers)} of {_layers(self.total_layers)} cannot run on DLA "
                 f"core {self.dla_core} and fall back to the GPU: {names}{more}"]
 
     def to_options(self) -> dict[str, Any]:
@@ -177,8 +177,12 @@ def dla_placement(network: tensorrt.INetworkDefinition, config: tensorrt.IBuilde
     counted = [layer for layer in layers if layer.type != trt.LayerType.CONSTANT]
     on_gpu = [layer.name for layer in counted if not config.can_run_on_DLA(layer)]
     if on_gpu and not gpu_fallback:
-        raise UserError(f"{len(on_gpu)} layers cannot run on DLA core {core} (first: "
+        raise UserError(f"{_layers(len(on_gpu))} cannot run on DLA core {core} (first: "
                         f"{on_gpu[0]}) and target.gpu_fallback is off; allow the fallback or "
                         "target the GPU", key="target.gpu_fallback")
     lane = "gpu" if counted and len(on_gpu) == len(counted) else f"dla{core}"
     return Placement(lane=lane, dla_core=core, total_layers=len(counted), gpu_layers=on_gpu)
+
+
+def _layers(count: int) -> str:
+    return f"{count} layer" if count == 1 else f"{count} layers"
