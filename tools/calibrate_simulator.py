@@ -51,7 +51,7 @@ LATENCY_PARAMS: dict[str, float | None] = {
     "gpu_memory_efficiency": 0.9, "gpu_layer_overhead_s": None,
     "gpu_inference_overhead_s": None, "dla_peak_efficiency": 1.0, "dla_fill_macs": None,
     "dla_memory_efficiency": 0.9, "dla_layer_overhead_s": None,
-    "dla_inference_overhead_s": None,
+    "dla_inference_overhead_s": None, "dla_sparse_speedup": None,
 }
 POWER_PARAMS: dict[str, float | None] = {
     "idle_w": None, "idle_w_per_online_cpu": None, "cpu_w_per_core_ghz": None,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import onnx
@@ -57,6 +57,8 @@ class LayerCost:
     output_elements: int
     weight_elements: int
     fused: tuple[str, ...] = ()
+    sparse: bool = False
+    """The layer's weights are 2:4-sparse (TensorRT runs it on sparse tensor-core kernels)."""
 
     @property
     def activation_elements(self) -> int:
@@ -93,7 +95,8 @@ class CostProfile:
             "layers": [
                 {"name": layer.name, "op": layer.op_type, "macs": layer.macs,
                  "in": layer.input_elements, "out": layer.output_elements,
-                 "weights": layer.weight_elements, "fused": list(layer.fused)}
+                 "weights": layer.weight_elements, "fused": list(layer.fused),
+                 "sparse": layer.sparse}
                 for layer in self.layers
             ],
         }
@@ -105,7 +108,8 @@ class CostProfile:
         layers = tuple(
             LayerCost(name=d["name"], op_type=d["op"], macs=int(d["macs"]),
                       input_elements=int(d["in"]), output_elements=int(d["out"]),
-                      weight_elements=int(d["weights"]), fused=tuple(d.get("fused", ())))
+                      weight_elements=int(d["weights"]), fused=tuple(d.get("fused", ())),
+                      sparse=bool(d.get("sparse", False)))
             for d in layers_data
         )
         shapes = data.get("input_shapes", {})
@@ -231,8 +235,10 @@ MAC_COUNTERS: dict[str, MacFn] = {
 }
 
 
-def analyse(model: ModelProto, input_shapes: Mapping[str, Sequence[int]]) -> CostProfile:
-    """The cost profile of ``model`` at ``input_shapes`` (see :func:`resolve_input_shapes`)."""
+def analyse(model: ModelProto, input_shapes: Mapping[str, Sequence[int]],
+            sparse_layers: Collection[str] = ()) -> CostProfile:
+    """The cost profile of ``model`` at ``input_shapes`` (see :func:`resolve_input_shapes`);
+    nodes named in ``sparse_layers`` have 2:4-sparse weights."""
     inferred = with_static_inputs(model, input_shapes)
     shapes = _static_shapes(inferred)
     weights = {init.name for init in inferred.graph.initializer}
@@ -257,7 +263,8 @@ def analyse(model: ModelProto, input_shapes: Mapping[str, Sequence[int]]) -> Cos
                               or owner[n] != producer)
             layers[producer] = LayerCost(
                 base.name, base.op_type, base.macs, base.input_elements + side_inputs,
-                out_elems, base.weight_elements + weight_elems, (*base.fused, node.op_type))
+                out_elems, base.weight_elements + weight_elems, (*base.fused, node.op_type),
+                base.sparse)
             for name in node.output:
                 owner[name] = producer
             continue
@@ -265,7 +272,8 @@ def analyse(model: ModelProto, input_shapes: Mapping[str, Sequence[int]]) -> Cos
         macs = counter(node, shapes) if counter is not None else 0
         in_elems = sum(_elements(shapes.get(n)) for n in activations)
         layers.append(LayerCost(node.name or f"{node.op_type}_{len(layers)}", node.op_type,
-                                macs, in_elems, out_elems, weight_elems))
+                                macs, in_elems, out_elems, weight_elems,
+                                sparse=bool(node.name) and node.name in sparse_layers))
         for name in node.output:
             owner[name] = len(layers) - 1
     resolved = {k: list(v) for k, v in input_shapes.items()}

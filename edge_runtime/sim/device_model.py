@@ -80,6 +80,12 @@ class Calibration:
     dla_reduction_depth: float = 64.0
     """MACs per output element the DLA's convolution core needs to be fully fed (its INT8
     atomic channel count); shallower layers, depthwise above all, run proportionally slower."""
+    dla_sparse_speedup: float = 1.45
+    """Compute-time divisor for a 2:4-sparse layer on the DLA (fitted to the sparse rows of
+    orin_dla_perf_by_power_mode.csv)."""
+    gpu_sparse_speedup: float = 1.45
+    """The same for the GPU's sparse tensor cores (no published Orin GPU figure: taken equal to
+    the DLA's; NVIDIA quotes up to 2x peak math throughput)."""
     dla_layer_overhead_s: float = 1.167e-5
     """Per-layer cost on the DLA at ``dla_vmax_hz`` (its own sequencer; scales with 1/DLA
     clock, not with the CPU)."""
@@ -190,7 +196,7 @@ class DeviceModel:
                 layer_overhead_s=cal.dla_layer_overhead_s * cal.dla_vmax_hz
                 / clocks.dla_hz[lane.dla_index],
                 inference_overhead_s=cal.dla_inference_overhead_s,
-                bytes_per_element=_BYTES[precision])
+                bytes_per_element=_BYTES[precision], sparse_speedup=cal.dla_sparse_speedup)
         efficiency = cal.gpu_peak_efficiency
         if precision is Precision.FP32:
             efficiency /= cal.fp32_penalty
@@ -201,7 +207,7 @@ class DeviceModel:
             bandwidth=clocks.memory_bandwidth * cal.gpu_memory_efficiency,
             layer_overhead_s=cal.gpu_layer_overhead_s * cal.gpu_vmax_hz / clocks.gpu_hz,
             inference_overhead_s=cal.gpu_inference_overhead_s * cal.cpu_vmax_hz / clocks.cpu_hz,
-            bytes_per_element=_BYTES[precision])
+            bytes_per_element=_BYTES[precision], sparse_speedup=cal.gpu_sparse_speedup)
 
     def layer_time_s(self, layer: LayerCost, mode: PowerMode, lane: Lane,
                      precision: Precision, batch: int = 1) -> float:
@@ -264,6 +270,11 @@ class DeviceModel:
         return (module_w + cal.wall_carrier_w) / cal.wall_psu_efficiency
 
 
+#: Bytes of a 2:4-sparse weight relative to dense: half the values plus 2-bit indices per kept
+#: value (the compressed format of sparse tensor cores).
+SPARSE_WEIGHT_SHARE = 0.5625
+
+
 @dataclass(frozen=True)
 class _LaneRates:
     """A lane's roofline in one mode and precision."""
@@ -277,11 +288,12 @@ class _LaneRates:
     layer_overhead_s: float
     inference_overhead_s: float
     bytes_per_element: int
+    sparse_speedup: float = 1.0
 
     def layer_time_s(self, layer: LayerCost, batch: int) -> float:
         macs = layer.macs * batch
-        bytes_moved = (layer.activation_elements * batch + layer.weight_elements) \
-            * self.bytes_per_element
+        weights = layer.weight_elements * (SPARSE_WEIGHT_SHARE if layer.sparse else 1.0)
+        bytes_moved = (layer.activation_elements * batch + weights) * self.bytes_per_element
         compute = 0.0
         if macs:
             per_unit = macs / self.fill_units
@@ -290,4 +302,6 @@ class _LaneRates:
                 depth = layer.macs / layer.output_elements
                 efficiency *= min(1.0, depth / self.reduction_depth)
             compute = 2.0 * macs / (self.peak_ops * efficiency)
+            if layer.sparse:
+                compute /= self.sparse_speedup
         return max(compute, bytes_moved / self.bandwidth) + self.layer_overhead_s

@@ -315,8 +315,22 @@ def parameter_count(model: ModelProto) -> int:
 
 
 @functools.cache
-def reference_cost(name: str) -> CostProfile:
-    """The cost profile of a reference model at batch 1 (pass ``batch`` to the device model)."""
+def reference_cost(name: str, sparse: bool = False) -> CostProfile:
+    """The cost profile of a reference model at batch 1 (pass ``batch`` to the device model);
+    ``sparse``: as NVIDIA's 2:4 builds of it, every convolution with a reduction of at least 32
+    channels (a multiple of 4) sparse, the first convolution and grouped ones dense."""
     model = reference_model(name)
     shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
-    return analyse(model, {"input": shape})
+    return analyse(model, {"input": shape}, _sparse_convolutions(model) if sparse else ())
+
+
+def _sparse_convolutions(model: ModelProto) -> set[str]:
+    dims = {t.name: list(t.dims) for t in model.graph.initializer}
+    chosen = set()
+    for node in model.graph.node:
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        weight = dims.get(node.input[1]) if node.op_type == "Conv" and len(node.input) > 1 \
+            else None
+        if weight is not None and group == 1 and weight[1] >= 32 and weight[1] % 4 == 0:
+            chosen.add(node.name)
+    return chosen

@@ -19,7 +19,13 @@ from typing import Any
 import numpy as np
 import onnx
 
-from edge_runtime.config.recipe import EngineRecipe, MockOutputs, Precision, TargetDevice
+from edge_runtime.config.recipe import (
+    EngineRecipe,
+    MockOutputs,
+    Precision,
+    Sparsity,
+    TargetDevice,
+)
 from edge_runtime.engines.artifact import Artifact, Manifest
 from edge_runtime.engines.base import (
     BaseRunner,
@@ -53,6 +59,14 @@ def lane_for(recipe: EngineRecipe, device: SimulatedJetson) -> tuple[Lane, list[
                     key="target.device")
 
 
+def sparse_layers(model: onnx.ModelProto) -> frozenset[str]:
+    """Layers whose weights are 2:4-sparse (in a Q/DQ model, read through the dequantization),
+    which TensorRT runs on sparse kernels when the build enables sparse weights."""
+    from edge_runtime.optimize.sparsity import check_sparsity
+
+    return frozenset(layer.node for layer in check_sparsity(model).sparse_layers)
+
+
 def effective_precision(recipe: EngineRecipe) -> Precision:
     """``best`` lets TensorRT choose per layer; the simulator prices it as INT8."""
     return Precision.INT8 if recipe.precision is Precision.BEST else recipe.precision
@@ -83,7 +97,9 @@ class MockBuilder(EngineBuilder):
         if progress:
             progress(f"analysing {request.recipe.name}: shape inference and layer costs")
         lane, notes = lane_for(request.recipe, self.device)
-        cost = analyse(request.costed_model, request.input_shapes)
+        sparse = sparse_layers(request.model) if request.recipe.sparsity is Sparsity.TWO_FOUR \
+            else frozenset()
+        cost = analyse(request.costed_model, request.input_shapes, sparse)
         if cost.uncounted_ops:
             notes.append(f"ops inside control flow are not costed: {cost.uncounted_ops}")
         plan = request.onnx_bytes
