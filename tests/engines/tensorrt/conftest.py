@@ -13,7 +13,8 @@ from edge_runtime.config.recipe import EngineRecipe
 from edge_runtime.engines.base import BuildRequest
 from edge_runtime.graph.analysis import load_model, resolve_input_shapes
 from tests.conftest import tiny_classifier
-from tests.engines.tensorrt.fakes import FakeCuda, FakeModule, make_fake_trt
+from tests.engines.tensorrt.fake_cuda import FakeCuda
+from tests.engines.tensorrt.fakes import FakeModule, make_fake_trt
 
 InstallTrt = Callable[..., FakeModule]
 

@@ -17,7 +17,7 @@ from edge_runtime.engines.backends.tensorrt.network import Placement
 from edge_runtime.errors import MissingDependencyError, UserError
 from tests.conftest import REPO
 from tests.engines.tensorrt.conftest import InstallTrt, make_request
-from tests.engines.tensorrt.fakes import FakeCuda
+from tests.engines.tensorrt.fake_cuda import FakeCuda
 
 
 def build(tmp_path: Path, cuda: FakeCuda, progress: list[str] | None = None,
@@ -143,10 +143,11 @@ def test_dla_build_reports_fallback_layers(install_trt: InstallTrt, cuda: FakeCu
 def test_dla_int8_parses_the_float_graph(install_trt: InstallTrt, cuda: FakeCuda,
                                          tmp_path: Path) -> None:
     trt = install_trt("8.5.2.2")
-    cache = b"TRT-8502-EntropyCalibration2\nimage: 3c010204\n"
+    cache = b"TRT-100300-EntropyCalibration2\nimage: 3c010204\n"  # as the Q/DQ stage writes
     artifact = build(tmp_path, cuda, precision="int8", quantized=True, calibration_cache=cache,
                      target={"device": "dla0"})
-    assert trt.recorder.configs[-1].int8_calibrator.read_calibration_cache() == cache
+    assert trt.recorder.configs[-1].int8_calibrator.read_calibration_cache() == \
+        b"TRT-8502-EntropyCalibration2\nimage: 3c010204\n"  # tagged for the running 8.5.2
     assert any("built from the float graph" in n for n in artifact.manifest.notes)
 
 

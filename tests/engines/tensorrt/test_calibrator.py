@@ -18,10 +18,11 @@ from edge_runtime.engines.backends.tensorrt.calibrator import (
     cache_algorithm,
     calibrator_kind,
     make_calibrator,
+    retag_cache,
 )
 from edge_runtime.errors import UserError
 from tests.engines.tensorrt.conftest import InstallTrt
-from tests.engines.tensorrt.fakes import FakeCuda
+from tests.engines.tensorrt.fake_cuda import FakeCuda
 
 F32 = np.dtype(np.float32)
 INPUTS = {"image": CalibrationInput((2, 3), F32), "mask": CalibrationInput((2, 1), F32)}
@@ -83,6 +84,13 @@ def test_cache_header_names_the_algorithm() -> None:
         "EntropyCalibration2"
     assert cache_algorithm(b"TRT-100300-MinMaxCalibration\n") == "MinMaxCalibration"
     assert cache_algorithm(b"garbage") is None
+
+
+def test_a_cache_is_presented_as_the_running_tensorrts() -> None:
+    cache = b"TRT-100300-EntropyCalibration2\nimage: 3c010204\n"
+    assert retag_cache(cache, "8.5.2.2") == b"TRT-8502-EntropyCalibration2\nimage: 3c010204\n"
+    assert retag_cache(cache, "10.3.0.30") == cache
+    assert retag_cache(b"not a cache", "10.3.0.30") == b"not a cache"
 
 
 def test_which_calibrator() -> None:

@@ -21,7 +21,7 @@ from edge_runtime.engines.backends.tensorrt.tensors import (
     numpy_dtype,
 )
 from tests.engines.tensorrt.conftest import InstallTrt
-from tests.engines.tensorrt.fakes import FakeCuda
+from tests.engines.tensorrt.fake_cuda import FakeCuda
 
 
 def test_severities_map_to_logging_levels() -> None:

@@ -14,7 +14,7 @@ from edge_runtime.engines.artifact import Artifact
 from edge_runtime.engines.backends.tensorrt import TensorRTBuilder, TensorRTRunner
 from edge_runtime.errors import UserError
 from tests.engines.tensorrt.conftest import InstallTrt, make_request
-from tests.engines.tensorrt.fakes import FakeCuda
+from tests.engines.tensorrt.fake_cuda import FakeCuda
 
 
 def built(install_trt: InstallTrt, cuda: FakeCuda, tmp_path: Path, version: str,

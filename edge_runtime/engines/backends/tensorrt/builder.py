@@ -21,7 +21,11 @@ from typing import TYPE_CHECKING
 
 from edge_runtime.config.recipe import Sparsity, TargetDevice
 from edge_runtime.engines.artifact import Artifact, Manifest
-from edge_runtime.engines.backends.tensorrt.calibrator import CalibrationInput, make_calibrator
+from edge_runtime.engines.backends.tensorrt.calibrator import (
+    CalibrationInput,
+    make_calibrator,
+    retag_cache,
+)
 from edge_runtime.engines.backends.tensorrt.cuda import CudaApi, load_cuda_api
 from edge_runtime.engines.backends.tensorrt.logger import ErrorTail, make_logger
 from edge_runtime.engines.backends.tensorrt.network import (
@@ -204,8 +208,10 @@ class TensorRTBuilder(EngineBuilder):
                 atomic_write_bytes(cache_out, data)
                 notes.append(f"calibration cache written to {cache_out}")
 
+        cache_in = retag_cache(request.calibration_cache, self.version_text) \
+            if request.calibration_cache else None
         calibrator = make_calibrator(
-            method, request.calibration_feeds, batch, request.calibration_cache, keep_cache,
+            method, request.calibration_feeds, batch, cache_in, keep_cache,
             inputs=inputs, cuda=self.cuda if request.calibration_feeds is not None else None,
             dla=recipe.target.device is not TargetDevice.GPU)
         config.int8_calibrator = calibrator

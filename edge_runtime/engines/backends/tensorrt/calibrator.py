@@ -37,6 +37,7 @@ from edge_runtime.engines.backends.tensorrt.cuda import CudaApi
 from edge_runtime.engines.backends.tensorrt.tensors import DeviceBuffers, nbytes
 from edge_runtime.engines.base import CalibrationFeeds
 from edge_runtime.errors import UserError
+from edge_runtime.optimize.trt_cache import version_tag
 
 if TYPE_CHECKING:
     import tensorrt
@@ -68,6 +69,20 @@ def cache_algorithm(cache: bytes) -> str | None:
     if len(parts) != 3 or parts[0] != "TRT":
         return None
     return parts[2]
+
+
+def retag_cache(cache: bytes, version: str) -> bytes:
+    """``cache`` with its header's version set to ``version`` (NV_TENSORRT_VERSION form).
+
+    The Q/DQ stage writes its cache before it knows which TensorRT will read it (the scales'
+    lines are the same in 8.5 and 10.x). Whether TensorRT refuses a header naming another
+    release is not documented; presenting the cache as the running release's removes the
+    question. A cache without a TensorRT header is returned as it is."""
+    first, newline, rest = cache.partition(b"\n")
+    parts = first.decode("ascii", errors="replace").strip().split("-", 2)
+    if len(parts) != 3 or parts[0] != "TRT":
+        return cache
+    return f"TRT-{version_tag(version)}-{parts[2]}".encode("ascii") + newline + rest
 
 
 def calibrator_kind(method: CalibrationMethod, cache: bytes | None, *, dla: bool) -> CalibratorKind:

@@ -32,7 +32,6 @@ from edge_runtime.engines.backends.tensorrt.tensors import (
     EngineIO,
     TensorSlot,
     make_engine_io,
-    nbytes,
 )
 from edge_runtime.engines.backends.tensorrt.versions import TrtVersion, tensorrt_version
 from edge_runtime.engines.base import BaseRunner, Feed, Outputs, RunnerError
@@ -162,5 +161,4 @@ class TensorRTRunner(BaseRunner):
         if any(d < 0 for d in shape):
             raise RuntimeError(f"{self.name}: output '{slot.name}' has a data-dependent shape "
                                f"{list(shape)}; this runner needs shapes known before it runs")
-        nbytes(shape, slot.dtype)  # validates
         return shape
