@@ -10,7 +10,7 @@ way (see docs/jetson-build.md); here the CPU model stands in for it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,15 +91,15 @@ def _session(model: ModelProto) -> Any:
                                 providers=["CPUExecutionProvider"])
 
 
+def _outputs(session: Any, sample: Sample) -> dict[str, npt.NDArray[np.float32]]:
+    names = [o.name for o in session.get_outputs()]
+    values = session.run(names, dict(sample.feed))
+    return {n: np.asarray(v, dtype=np.float32) for n, v in zip(names, values, strict=True)}
+
+
 def run(model: ModelProto, samples: Sequence[Sample]) -> Outputs:
     session = _session(model)
-    names = [o.name for o in session.get_outputs()]
-    results = []
-    for sample in samples:
-        values = session.run(names, dict(sample.feed))
-        results.append({n: np.asarray(v, dtype=np.float32) for n, v in zip(names, values,
-                                                                          strict=True)})
-    return results
+    return [_outputs(session, sample) for sample in samples]
 
 
 def _cosine(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float:
@@ -110,19 +110,30 @@ def _cosine(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float:
     return float(np.dot(a64, b64) / norm)
 
 
-def agreement(reference: Outputs, candidate: Outputs) -> tuple[OutputAgreement, ...]:
-    found = []
-    for name in reference[0]:
-        cosines = [_cosine(r[name], c[name]) for r, c in zip(reference, candidate, strict=True)]
-        worst = max(float(np.abs(r[name] - c[name]).max(initial=0.0))
-                    for r, c in zip(reference, candidate, strict=True))
-        found.append(OutputAgreement(name, round(float(np.mean(cosines)), 6),
-                                     round(float(np.min(cosines)), 6), round(worst, 6)))
-    return tuple(found)
+@dataclass
+class _Agreement:
+    """Running cosine and error figures of one output, sample by sample."""
+
+    cosines: list[float] = field(default_factory=list)
+    worst: float = 0.0
+
+    def add(self, reference: npt.NDArray[np.float32], candidate: npt.NDArray[np.float32]) -> None:
+        self.cosines.append(_cosine(reference, candidate))
+        self.worst = max(self.worst, float(np.abs(reference - candidate).max(initial=0.0)))
+
+    def result(self, name: str) -> OutputAgreement:
+        return OutputAgreement(name, round(float(np.mean(self.cosines)), 6),
+                               round(float(np.min(self.cosines)), 6), round(self.worst, 6))
+
+
+#: FP32 outputs are kept for all candidates while they fit in this much memory; beyond it the
+#: reference model runs again beside each candidate (a big model's outputs at 300 frames would
+#: otherwise take gigabytes).
+REFERENCE_BUDGET_BYTES = 256 << 20
 
 
 class Evaluator:
-    """Scores candidates against the FP32 model on fixed samples (FP32 outputs computed once)."""
+    """Scores candidates against the FP32 model on fixed samples."""
 
     def __init__(self, reference: ModelProto, samples: Sequence[Sample],
                  decoder: Decoder | None) -> None:
@@ -130,56 +141,75 @@ class Evaluator:
             raise ValueError("no evaluation samples")
         self.samples = list(samples)
         self.decoder = decoder
-        self.reference_outputs = run(reference, self.samples)
-        self.metric = self._task_metric()
-        self.reference_score = 100.0 if self.metric == "agreement" \
-            else self._score(self.reference_outputs)
+        self._reference = _session(reference)
+        first = _outputs(self._reference, self.samples[0])
+        size = sum(v.nbytes for v in first.values()) * len(self.samples)
+        self._cached: Outputs | None = None
+        if size <= REFERENCE_BUDGET_BYTES:
+            self._cached = [first] + [_outputs(self._reference, s) for s in self.samples[1:]]
+        self.metric = self._task_metric(first)
+        self.reference_score = 100.0
+        if self.metric != "agreement":
+            self.reference_score = self._score(self._reference_outputs(self.samples))
 
-    def _task_metric(self) -> str:
+    def _reference_outputs(self, samples: Sequence[Sample]) -> Iterator[dict[str, Any]]:
+        if self._cached is not None:
+            yield from self._cached[:len(samples)]
+        else:
+            for sample in samples:
+                yield _outputs(self._reference, sample)
+
+    def _task_metric(self, first: dict[str, npt.NDArray[np.float32]]) -> str:
         if self.decoder is None or self.samples[0].truth is None:
             return "agreement"
-        kind = self.decoder(self.reference_outputs[0])
+        kind = self.decoder(first)
         if isinstance(kind, Classification):
             return "top1"
         if isinstance(kind, Detections) and isinstance(self.samples[0].truth, tuple):
             return "map50"
         return "agreement"
 
-    def _score(self, outputs: Outputs) -> float:
+    def _score(self, outputs: Iterable[dict[str, Any]]) -> float:
         assert self.decoder is not None
-        if self.metric == "top1":
-            top1 = TopOneScore()
-            for sample, out in zip(self.samples, outputs, strict=True):
-                result = self.decoder(out)
-                truth = sample.truth
-                label = truth if isinstance(truth, int) else truth[0].class_id  # type: ignore[index]
-                assert isinstance(result, Classification)
-                top1.add(result, label)
-            return 100.0 * (top1.value or 0.0)
-        map50 = MeanAveragePrecision()
-        for sample, out in zip(self.samples, outputs, strict=True):
+        top1, map50 = TopOneScore(), MeanAveragePrecision()
+        for sample, out in zip(self.samples, outputs, strict=False):
             result = self.decoder(out)
-            assert isinstance(result, Detections) and isinstance(sample.truth, tuple)
-            map50.add(result, sample.truth)
-        return 100.0 * (map50.value or 0.0)
+            truth = sample.truth
+            if isinstance(result, Classification):
+                label = truth if isinstance(truth, int) else truth[0].class_id  # type: ignore[index]
+                top1.add(result, label)
+            elif isinstance(result, Detections) and isinstance(truth, tuple):
+                map50.add(result, truth)
+        score = top1.value if self.metric == "top1" else map50.value
+        return 100.0 * (score or 0.0)
+
+    def _pairs(self, candidate: ModelProto, samples: Sequence[Sample]
+               ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        session = _session(candidate)
+        for sample, reference in zip(samples, self._reference_outputs(samples), strict=True):
+            yield reference, _outputs(session, sample)
 
     def compare(self, candidate: ModelProto, precision: str, note: str = "") -> AccuracyReport:
-        outputs = run(candidate, self.samples)
-        agreements = agreement(self.reference_outputs, outputs)
+        running: dict[str, _Agreement] = {}
+        decoded: list[dict[str, Any]] = []
+        for reference, outputs in self._pairs(candidate, self.samples):
+            for name, value in reference.items():
+                running.setdefault(name, _Agreement()).add(value, outputs[name])
+            if self.metric != "agreement":
+                decoded.append(outputs)  # task models' outputs are small (logits, boxes)
+        agreements = tuple(acc.result(name) for name, acc in running.items())
         if self.metric == "agreement":
             score = 100.0 * float(np.mean([a.mean_cosine for a in agreements]))
         else:
-            score = self._score(outputs)
+            score = self._score(decoded)
         return AccuracyReport(precision, self.metric, round(self.reference_score, 4),
                               round(score, 4), len(self.samples), agreements, note=note)
 
     def proxy_error(self, candidate: ModelProto, count: int = 64) -> float:
         """Mean (1 - cosine) over the first ``count`` samples: cheap, smooth, for ranking."""
-        subset = self.samples[:count]
-        outputs = run(candidate, subset)
-        errors = [1.0 - _cosine(r[name], c[name])
-                  for r, c in zip(self.reference_outputs[:count], outputs, strict=True)
-                  for name in r]
+        errors = [1.0 - _cosine(reference[name], outputs[name])
+                  for reference, outputs in self._pairs(candidate, self.samples[:count])
+                  for name in reference]
         return float(np.mean(errors))
 
 

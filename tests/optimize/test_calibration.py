@@ -159,3 +159,16 @@ def test_fp16_weight_rounding_changes_weights_only_slightly() -> None:
     after = numpy_helper.to_array(rounded.graph.initializer[0])
     assert after.dtype == np.float32 and not np.array_equal(before, after)
     np.testing.assert_allclose(after, before, rtol=1e-3)
+
+
+def test_streaming_evaluation_gives_the_same_figures_as_cached(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Big outputs are not all kept in memory: the reference runs again beside each candidate."""
+    model = conv_model()
+    evaluation = samples(16, (3, 8, 8), "image", seed=3)
+    candidate = fp16_weights(model)
+    cached = Evaluator(model, evaluation, decoder=None).compare(candidate, "fp16")
+    monkeypatch.setattr("edge_runtime.optimize.accuracy.REFERENCE_BUDGET_BYTES", 0)
+    streaming = Evaluator(model, evaluation, decoder=None)
+    assert streaming._cached is None
+    assert streaming.compare(candidate, "fp16") == cached
