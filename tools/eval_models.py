@@ -75,6 +75,17 @@ MODELS: dict[str, ModelSpec] = {
         seed=7001,
         frames=2000,
     ),
+    # The classifier pruned to 2:4 and fine-tuned (tools/finetune_sparse.py): same frames, seed.
+    "shapes_classifier_sparse": ModelSpec(
+        file="shapes_classifier_sparse.onnx",
+        camera=(128, 128),
+        scene=SceneKind.SINGLE,
+        resize=(64, 64),
+        postprocess=ClassificationPost(type="classification", top_k=1),
+        metric="top1",
+        seed=7001,
+        frames=2000,
+    ),
     "shapes_detector": ModelSpec(
         file="shapes_detector.onnx",
         camera=(320, 240),
