@@ -85,7 +85,8 @@ def test_no_module_imports_hardware_libraries_at_import_time() -> None:
         "for m in pkgutil.walk_packages(edge_runtime.__path__, 'edge_runtime.'):\n"
         "    if m.name != 'edge_runtime.__main__':\n"
         "        importlib.import_module(m.name)\n"
-        f"loaded = sorted(k for k in set(sys.modules) - before if k.split('.')[0] in {HARDWARE!r})\n"
+        "new = set(sys.modules) - before\n"
+        f"loaded = sorted(k for k in new if k.split('.')[0] in {HARDWARE!r})\n"
         "print(','.join(loaded))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
