@@ -27,12 +27,11 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from edge_runtime.sim.calibration_render import markdown_table, render_plot
 from edge_runtime.sim.calibration_report import (
     ReferenceResult,
     calibration_report,
     excluded_figures,
-    markdown_table,
-    render_plot,
 )
 from edge_runtime.sim.device_model import DEFAULT_CALIBRATION, Calibration
 from edge_runtime.sim.reference_models import (

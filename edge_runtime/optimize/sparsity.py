@@ -17,23 +17,19 @@ Rules, in order; the first that fails names the :class:`Reason`:
    3-5 pass): prune the float model, then quantize (symmetric INT8 keeps a zero zero).
 2. Its type is float32, float16, float64 or bfloat16.
 3. TensorRT has sparse kernels for it: Conv, Gemm, MatMul (the guide names convolution and
-   fully-connected weights); not ConvTranspose (neither the guide nor ASP's whitelist has it),
-   not grouped or depthwise Conv ("TRT does not consider sparse conv kernels for group convs",
-   NVIDIA/TensorRT#4054).
+   fully-connected weights); not ConvTranspose or LSTM/GRU/RNN (neither the guide nor ASP's
+   whitelist has them), not grouped or depthwise Conv (NVIDIA/TensorRT#4054).
 4. The reduction length is a multiple of 4 (the guide's ``C % 4 == 0``): not a 3-channel stem.
-5. It pays: reduction channels (Cin per group, or K) and output channels (Cout, or N) are at
-   least ``min_channels`` and aligned as ASP demands before it prunes (``asp.py``: Cout % 8,
-   Cin % 16). The default, 32, is a floor: the widest FP16 sparse tensor-core instruction (PTX
-   ``mma.sp`` m16n8k32) reduces 32 elements at a time, which fewer input channels per kernel tap
-   cannot fill. It is no promise: TensorRT times sparse and dense tactics and keeps the faster,
-   and NVIDIA saw sparse win from about 256 input and output channels (NVIDIA/TensorRT#3849,
-   #4065; a 3x3 kernel counts about 9x its C). ``min_channels=256`` prunes only there.
+5. It pays: reduction (Cin per group, or K) and output channels (Cout, or N) are at least
+   ``min_channels`` and aligned as ASP demands (``asp.py``: Cout % 8, Cin % 16). The default, 32,
+   is a floor (PTX ``mma.sp`` m16n8k32 reduces 32 elements at a time), no promise: TensorRT
+   keeps the faster of sparse and dense tactics, and NVIDIA saw sparse win from about 256
+   channels (NVIDIA/TensorRT#3849, #4065); ``min_channels=256`` prunes only there.
 6. A weight that several nodes read is pruned only if every reader is a layer passing rules 1-5
    with the same reduction axis: pruning for one must not change another.
 7. Neither the node nor its weight is named in ``skip``.
 
-The graph pass is a table from op type to handler, with a default for every other op (STYLE.md).
-Layers inside If/Loop bodies are not reported (their reads of an outer weight count for rule 6).
+A table maps op types to handlers, with a default (STYLE.md); If/Loop bodies are not reported.
 """
 
 from __future__ import annotations
@@ -243,6 +239,10 @@ def _conv_transpose(node: NodeProto, shape: tuple[int, ...]) -> _Geometry:
                      "convolution and fully-connected weights, and ASP does not prune it")
 
 
+def _recurrent(node: NodeProto, shape: tuple[int, ...]) -> _Geometry:  # W: [dirs, gates*h, in]
+    return _Geometry(2, 1, Reason.UNSUPPORTED, f"{node.op_type}: no sparse recurrent kernels")
+
+
 def _gemm(node: NodeProto, shape: tuple[int, ...]) -> _Geometry:
     return _Geometry(1, 0) if _attribute(node, "transB", 0) else _Geometry(0, 1)
 
@@ -260,6 +260,7 @@ def _not_a_layer(node: NodeProto, shape: tuple[int, ...]) -> None:
 #: The graph pass: op type -> handler (``_not_a_layer`` for every other op).
 HANDLERS: Mapping[str, Callable[[NodeProto, tuple[int, ...]], _Geometry | None]] = {
     "Conv": _conv, "ConvTranspose": _conv_transpose, "Gemm": _gemm, "MatMul": _matmul,
+    "LSTM": _recurrent, "GRU": _recurrent, "RNN": _recurrent,
 }
 
 

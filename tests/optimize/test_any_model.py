@@ -187,7 +187,7 @@ def test_2_4_sparsity_prunes_what_applies_and_reports_the_rest(case: str, tmp_pa
     built = build_engine(recipe, BackendName.MOCK,
                          EngineContext(cache=EngineCache(tmp_path / "c"), device=device))
     report = built.artifact.manifest.sparsity_report
-    assert report is not None and "summary" in report
+    assert report is not None and report["layers"]  # recurrent weights too, as unsupported
     for layer in report["layers"]:
         assert layer["is_2_4"] or layer["reason"] is not None or not layer["applies"]
     assert built.artifact.manifest.accuracy is not None

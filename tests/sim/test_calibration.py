@@ -14,12 +14,12 @@ import pytest
 from edge_runtime.config import load_power_profile
 from edge_runtime.config.power import PowerMode, PowerProfile
 from edge_runtime.config.recipe import Precision
+from edge_runtime.sim.calibration_render import markdown_table
 from edge_runtime.sim.calibration_report import (
     REFERENCE_DIR,
     ReferenceResult,
     calibration_report,
     excluded_figures,
-    markdown_table,
 )
 from edge_runtime.sim.device_model import DEFAULT_CALIBRATION, DeviceModel, Lane
 from edge_runtime.sim.reference_models import (
