@@ -66,7 +66,10 @@ def quantize(model: ModelProto, ranges: ActivationRanges, exclude: Sequence[str]
         save_and_reload_model_with_shape_infer,
         update_opset_version,
     )
-    from onnxruntime.quantization.registry import QDQRegistry
+
+    # the op types quantize_static quantizes: with Add among them, residual adds get Q/DQ pairs
+    # (onnxruntime fuses them into QLinearAdd; TensorRT's Q/DQ placement wants them too)
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 
     named, per_channel, notes = _per_channel_ready(_with_node_names(model))
     prepared = save_and_reload_model_with_shape_infer(update_opset_version(named, QuantType.QInt8))
@@ -74,7 +77,7 @@ def quantize(model: ModelProto, ranges: ActivationRanges, exclude: Sequence[str]
         prepared, per_channel, False, QuantType.QInt8,
         QuantType.QInt8 if activations is Activations.INT8 else QuantType.QUInt8,
         ranges.tensors_data(),
-        [], list(exclude), list(QDQRegistry.keys()),
+        [], list(exclude), sorted(set(QDQRegistry) | set(QLinearOpsRegistry)),
         {"ActivationSymmetric": True, "WeightSymmetric": True},
     )
     quantizer.quantize_model()
@@ -118,16 +121,24 @@ def _with_node_names(model: ModelProto) -> ModelProto:
 
 def _report(original: ModelProto, quantized: ModelProto, exclude: Sequence[str],
             notes: tuple[str, ...]) -> QuantReport:
+    """INT8 = every node of the model that now reads a dequantized input (compute layers, and
+    element-wise ops such as a residual add or a detector's box decoding: the gate may have to
+    keep any of them in float); compute layers left in float are reported with the reason."""
     producers = {out: node.op_type for node in quantized.graph.node for out in node.output}
-    int8, missing = [], {}
     by_name = {node.name: node for node in quantized.graph.node}
-    for name in compute_nodes(original):
-        if name in exclude:
+    compute = set(compute_nodes(original))
+    int8, missing = [], {}
+    for node in original.graph.node:
+        if not node.name or node.name in exclude or node.op_type in QDQ_OPS:
             continue
-        node = by_name.get(name)
-        if node is not None and node.input and producers.get(node.input[0]) == "DequantizeLinear":
-            int8.append(name)
-        else:
-            missing[name] = "onnxruntime's QDQ quantizer left it in float (unsupported shape " \
-                            "or attribute)"
+        rewritten = by_name.get(node.name)
+        if rewritten is not None and any(producers.get(i) == "DequantizeLinear"
+                                         for i in rewritten.input):
+            int8.append(node.name)
+        elif node.name in compute:
+            missing[node.name] = "onnxruntime's QDQ quantizer left it in float (unsupported " \
+                                 "shape or attribute)"
     return QuantReport(tuple(int8), tuple(exclude), missing, notes)
+
+
+QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
