@@ -22,6 +22,7 @@ Takes about 30 s on a 2-core CPU (plus the latency runs, if asked for).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import time
@@ -64,28 +65,22 @@ class ModelSpec:
     max_objects: int = 4
 
 
+CLASSIFIER = ModelSpec(
+    file="shapes_classifier.onnx",
+    camera=(128, 128),
+    scene=SceneKind.SINGLE,
+    resize=(64, 64),
+    postprocess=ClassificationPost(type="classification", top_k=1),
+    metric="top1",
+    seed=7001,
+    frames=2000,
+)
+
 MODELS: dict[str, ModelSpec] = {
-    "shapes_classifier": ModelSpec(
-        file="shapes_classifier.onnx",
-        camera=(128, 128),
-        scene=SceneKind.SINGLE,
-        resize=(64, 64),
-        postprocess=ClassificationPost(type="classification", top_k=1),
-        metric="top1",
-        seed=7001,
-        frames=2000,
-    ),
+    "shapes_classifier": CLASSIFIER,
     # The classifier pruned to 2:4 and fine-tuned (tools/finetune_sparse.py): same frames, seed.
-    "shapes_classifier_sparse": ModelSpec(
-        file="shapes_classifier_sparse.onnx",
-        camera=(128, 128),
-        scene=SceneKind.SINGLE,
-        resize=(64, 64),
-        postprocess=ClassificationPost(type="classification", top_k=1),
-        metric="top1",
-        seed=7001,
-        frames=2000,
-    ),
+    "shapes_classifier_sparse": dataclasses.replace(CLASSIFIER,
+                                                    file="shapes_classifier_sparse.onnx"),
     "shapes_detector": ModelSpec(
         file="shapes_detector.onnx",
         camera=(320, 240),
