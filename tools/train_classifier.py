@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
@@ -82,11 +83,12 @@ class ShapesClassifier(nn.Module):
         return logits
 
 
-def labels_of(data: RenderedSet) -> np.ndarray:
+def labels_of(data: RenderedSet) -> npt.NDArray[np.int64]:
     return np.array([objects[0].class_id for objects in data.objects], dtype=np.int64)
 
 
-def accuracy(model: nn.Module, images: np.ndarray, labels: np.ndarray) -> float:
+def accuracy(model: nn.Module, images: npt.NDArray[np.generic],
+             labels: npt.NDArray[np.int64]) -> float:
     model.eval()
     correct = 0
     with torch.no_grad():

@@ -170,7 +170,8 @@ def assign(
     frac = g - cell
     target = np.concatenate([centre, size], axis=1)
     label = classes[frame, slot]
-    chosen = [(cell, np.ones(len(cell), dtype=bool))]
+    chosen: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]] = [
+        (cell, np.ones(len(cell), dtype=bool))]
     for axis, limit in ((0, cols), (1, rows)):
         neighbour = cell.copy()
         neighbour[:, axis] += np.where(frac[:, axis] < 0.5, -1, 1)
