@@ -6,10 +6,15 @@ import enum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from edge_runtime.config.base import ConfigModel
-from edge_runtime.config.stages import PostprocessConfig, PreprocessConfig, SourceConfig
+from edge_runtime.config.stages import (
+    PostprocessConfig,
+    PreprocessConfig,
+    SourceConfig,
+    resolve_path,
+)
 
 
 class Precision(str, enum.Enum):
@@ -199,10 +204,4 @@ class EngineRecipe(ConfigModel):
     mock: MockConfig = MockConfig()
     """Options of the simulated Jetson backend."""
 
-    @field_validator("onnx")
-    @classmethod
-    def _relative_to_recipe(cls, value: Path, info: ValidationInfo) -> Path:
-        source = (info.context or {}).get("source")
-        if source is not None and not value.is_absolute():
-            return Path(source.path.parent / value).resolve()
-        return value
+    _resolve_onnx = field_validator("onnx")(resolve_path)

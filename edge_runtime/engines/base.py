@@ -10,7 +10,6 @@ and fills ``activate_impl`` / ``infer_impl`` / ``deactivate_impl``; the base hol
 from __future__ import annotations
 
 import datetime as dt
-import json
 import platform
 import time
 from abc import ABC, abstractmethod
@@ -36,6 +35,7 @@ from edge_runtime.graph.analysis import (
     load_model,
     resolve_input_shapes,
 )
+from edge_runtime.graph.metadata import model_labels
 from edge_runtime.graph.tensors import TensorSpec
 from edge_runtime.optimize.calibration import RangesStore
 from edge_runtime.optimize.data import PipelineData
@@ -108,7 +108,7 @@ def base_manifest_fields(request: BuildRequest, builder: EngineBuilder, plan: by
     recipe = request.recipe
     identity = builder.identity()
     metadata = {p.key: p.value for p in request.model.metadata_props}
-    labels = _labels_from_metadata(metadata)
+    labels = model_labels(request.model)
     return {
         "key": request.key,
         "name": recipe.name or Path(recipe.onnx).stem,
@@ -130,17 +130,6 @@ def base_manifest_fields(request: BuildRequest, builder: EngineBuilder, plan: by
                      **{k: v for k, v in identity.items() if k != "device"}},
         "recipe": recipe.model_dump(mode="json"),
     }
-
-
-def _labels_from_metadata(metadata: Mapping[str, str]) -> list[str]:
-    raw = metadata.get("labels")
-    if not raw:
-        return []
-    try:
-        labels = json.loads(raw)
-    except json.JSONDecodeError:
-        return [s.strip() for s in raw.split(",") if s.strip()]
-    return [str(label) for label in labels] if isinstance(labels, list) else []
 
 
 @dataclass(frozen=True)
@@ -311,8 +300,8 @@ class BaseRunner(ABC):
     def warmup(self, runs: int = 3) -> float:
         """Run a few inferences on zeros (first runs allocate and pick kernels) and return the
         mean device time of the last ones: the scheduler's first estimate of this engine."""
-        feed = {spec.name: np.zeros([d if isinstance(d, int) else 1 for d in spec.shape],
-                                    dtype=spec.numpy_dtype) for spec in self.manifest.inputs}
+        feed = {spec.name: np.zeros(spec.concrete_shape(), dtype=spec.numpy_dtype)
+                for spec in self.manifest.inputs}
         times = []
         for _ in range(max(runs, 1)):
             self.infer(feed)

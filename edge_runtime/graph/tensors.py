@@ -22,6 +22,10 @@ class TensorSpec(BaseModel):
     def is_static(self) -> bool:
         return all(isinstance(d, int) and d > 0 for d in self.shape)
 
+    def concrete_shape(self) -> list[int]:
+        """The shape with every dynamic dimension taken as 1 (a batch of one, a minimal size)."""
+        return [d if isinstance(d, int) else 1 for d in self.shape]
+
     @property
     def numpy_dtype(self) -> np.dtype[np.generic]:
         return np.dtype(self.dtype)

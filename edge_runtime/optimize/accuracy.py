@@ -97,11 +97,6 @@ def _outputs(session: Any, sample: Sample) -> dict[str, npt.NDArray[np.float32]]
     return {n: np.asarray(v, dtype=np.float32) for n, v in zip(names, values, strict=True)}
 
 
-def run(model: ModelProto, samples: Sequence[Sample]) -> Outputs:
-    session = _session(model)
-    return [_outputs(session, sample) for sample in samples]
-
-
 def _cosine(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float:
     a64, b64 = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
     norm = float(np.linalg.norm(a64) * np.linalg.norm(b64))

@@ -100,8 +100,8 @@ def load_samples(data: ResolvedData, inputs: Sequence[TensorSpec], count: int) -
     if size is None:
         raise UserError(f"input '{target.name}' is not an image ({target.describe()}); give "
                         "an .npz of tensors named like the inputs", key="data.source")
-    extras = {spec.name: np.zeros([d if isinstance(d, int) else 1 for d in spec.shape],
-                                  dtype=spec.numpy_dtype) for spec in inputs[1:]}
+    extras = {spec.name: np.zeros(spec.concrete_shape(), dtype=spec.numpy_dtype)
+              for spec in inputs[1:]}
     source = open_source(data.source)
     samples = []
     try:

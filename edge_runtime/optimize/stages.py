@@ -8,7 +8,6 @@ that changes the numbers (INT8, FP16, 2:4) is evaluated against FP32 (``accuracy
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +16,7 @@ from onnx import ModelProto
 
 from edge_runtime.config.recipe import EngineRecipe, Precision, Sparsity
 from edge_runtime.errors import GateFailedError, UserError
+from edge_runtime.graph.metadata import model_labels
 from edge_runtime.graph.tensors import TensorSpec
 from edge_runtime.optimize import data as data_
 from edge_runtime.optimize.accuracy import AccuracyReport, Evaluator, fp16_weights
@@ -141,20 +141,10 @@ def _evaluator(recipe: EngineRecipe, model: ModelProto, inputs: Sequence[TensorS
     decoder = None
     if resolved.postprocess is not None:
         layout = resolved.preprocess.layout if resolved.preprocess else "nchw"
-        shape = [d if isinstance(d, int) else 1 for d in inputs[0].shape]
-        labels = _labels(model)
-        decoder = make_decoder(resolved.postprocess, labels, spatial_size(shape, layout))
+        decoder = make_decoder(resolved.postprocess, model_labels(model),
+                               spatial_size(inputs[0].concrete_shape(), layout))
     progress.message("running the FP32 reference")
     return Evaluator(model, samples, decoder)
-
-
-def _labels(model: ModelProto) -> list[str]:
-    raw = {p.key: p.value for p in model.metadata_props}.get("labels")
-    try:
-        labels = json.loads(raw) if raw else []
-    except json.JSONDecodeError:
-        return []
-    return [str(v) for v in labels] if isinstance(labels, list) else []
 
 
 def _ranges(recipe: EngineRecipe, model: ModelProto, inputs: Sequence[TensorSpec],

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,9 +181,3 @@ class RunMetrics:
 
 def _ms(seconds: float | None) -> float | None:
     return round(seconds * 1e3, 3) if seconds is not None else None
-
-
-def power_by_mode(utilisation: Mapping[str, Mapping[str, float]],
-                  watts_for: Callable[[str, Mapping[str, float]], float]) -> dict[str, float]:
-    """Estimated watts per mode from each mode's lane utilisation."""
-    return {mode: round(watts_for(mode, util), 3) for mode, util in utilisation.items()}

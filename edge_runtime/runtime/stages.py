@@ -31,9 +31,8 @@ class PipelineStages:
         if spec is None:
             raise ValueError(f"engine {runner.name} has no input '{wanted}'")
         self.input_name = wanted
-        self.input_hw = spatial_size(_static(spec.shape), config.preprocess.layout)
-        self.extra_inputs = {s.name: np.zeros([d if isinstance(d, int) else 1 for d in s.shape],
-                                              dtype=s.numpy_dtype)
+        self.input_hw = spatial_size(spec.concrete_shape(), config.preprocess.layout)
+        self.extra_inputs = {s.name: np.zeros(s.concrete_shape(), dtype=s.numpy_dtype)
                              for s in inputs if s.name != wanted}
         self.decoder: Decoder | None = None
         if config.postprocess is not None:
@@ -83,10 +82,6 @@ class PipelineStages:
         for sink in self.sinks:
             sink.close()
         self.source.close()
-
-
-def _static(shape: list[int | str]) -> list[int]:
-    return [d if isinstance(d, int) else 1 for d in shape]
 
 
 def _raw(outputs: Outputs) -> dict[str, object]:

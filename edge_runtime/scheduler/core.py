@@ -264,15 +264,6 @@ class Scheduler:
     def expected_run_s(self, pipeline: str) -> float | None:
         return self._state(pipeline).expected_run_s
 
-    def is_busy(self, pipeline: str) -> bool:
-        state = self._state(pipeline)
-        return state.running is not None or bool(state.waiting)
-
-    def idle(self) -> bool:
-        """No job waiting or running anywhere."""
-        return all(job is None for job in self._lanes.values()) and not any(
-            s.waiting for s in self._pipelines.values())
-
     def _state(self, pipeline: str) -> _PipelineState:
         try:
             return self._pipelines[pipeline]

@@ -135,6 +135,7 @@ class MockRunner(BaseRunner):
             artifact.manifest.recipe))
         self._lane = Lane(artifact.manifest.lane)
         self._session: Any = None
+        self._latencies: dict[tuple[int, int], float] = {}
         self._costed_batch = next(iter(cost.input_shapes.values()), [1])[0] or 1
 
     def activate_impl(self) -> None:
@@ -151,8 +152,13 @@ class MockRunner(BaseRunner):
         self._session = None
 
     def modelled_latency_s(self, batch: int = 1) -> float:
-        """What the simulated device says one inference takes now."""
-        return self.device.engine_latency_s(self.cost, self._lane, self.precision, batch)
+        """What the simulated device says one inference takes now. The device model is pure,
+        so the answer is kept per (power mode, batch) instead of re-priced every frame."""
+        key = (self.device.mode.id, batch)
+        if key not in self._latencies:
+            self._latencies[key] = self.device.engine_latency_s(self.cost, self._lane,
+                                                                self.precision, batch)
+        return self._latencies[key]
 
     def infer_impl(self, feed: Feed) -> Outputs:
         started = time.perf_counter()
@@ -175,7 +181,7 @@ class MockRunner(BaseRunner):
     def _zeros(self, batch: int) -> Outputs:
         outputs: Outputs = {}
         for spec in self.manifest.outputs:
-            shape = [d if isinstance(d, int) else 1 for d in spec.shape]
+            shape = spec.concrete_shape()
             if shape:
                 shape[0] *= batch  # output specs hold the shapes at the built batch
             outputs[spec.name] = np.zeros(shape, dtype=spec.numpy_dtype)
