@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edge_runtime.cli.run import add_run_options, execute, options_from
+from edge_runtime.cli.run import add_run_options, execute, request_from
 from edge_runtime.config.assets import pipelines_dir
 
 DEMO_SET = "demo.yaml"
@@ -35,6 +35,6 @@ def handle(args: argparse.Namespace) -> int:
         args.switch = ["15W@half"]
     if args.plot is None:
         args.plot = args.json.with_suffix(".png") if args.json else None
-    execute(args.pipelines or pipelines_dir() / DEMO_SET, options_from(args), args.json,
+    execute(args.pipelines or pipelines_dir() / DEMO_SET, request_from(args), args.json,
             args.plot)
     return 0

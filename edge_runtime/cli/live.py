@@ -12,7 +12,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from edge_runtime.runtime.summary import EngineInfo, RunSnapshot, RunSummary
+from edge_runtime.runtime.status import RuntimeStatus
+from edge_runtime.runtime.summary import RunSummary
 
 
 def _fmt(value: Any, unit: str = "") -> str:
@@ -30,44 +31,43 @@ def _accuracy(row: dict[str, Any]) -> str:
     return f"{metric} {row['accuracy'] * 100:.1f}%"
 
 
-def live_table(snapshot: RunSnapshot, engines: dict[str, EngineInfo]) -> Group:
-    table = Table(title=f"edge-runtime  t={snapshot.now:5.1f}/{snapshot.duration_s:.0f}s  "
-                        f"power mode {snapshot.mode}", expand=False)
-    for column in ("pipeline", "lane", "frames", "Hz", "p50 ms", "p99 ms", "misses", "drops",
-                   "accuracy"):
-        table.add_column(column, justify="left" if column in ("pipeline", "lane") else "right")
-    for pipeline, by_mode in snapshot.table.items():
-        row = by_mode.get(snapshot.mode, {})
-        lane = engines[pipeline].lane if pipeline in engines else "?"
-        table.add_row(pipeline, lane, _fmt(row.get("frames", 0)),
-                      f"{snapshot.recent_hz.get(pipeline, 0.0):.1f}", _fmt(row.get("p50_ms")),
-                      _fmt(row.get("p99_ms")), _fmt(row.get("deadline_misses", 0)),
-                      _fmt(row.get("drops", 0)), _accuracy(row))
-    util = snapshot.utilisation.get(snapshot.mode, {})
-    footer = Text(f"simulated module power {snapshot.watts.get(snapshot.mode, 0.0):.1f} W   "
-                  + "   ".join(f"{lane} {share * 100:.0f}% busy" for lane, share in util.items()))
+def live_table(status: RuntimeStatus, duration_s: float) -> Group:
+    table = Table(title=f"edge-runtime  t={status.now:5.1f}/{duration_s:.0f}s  "
+                        f"power mode {status.power_mode}", expand=False)
+    for column in ("pipeline", "lane", "state", "frames", "Hz", "p50 ms", "p99 ms", "misses",
+                   "drops", "errors"):
+        table.add_column(column, justify="left" if column in ("pipeline", "lane", "state")
+                         else "right")
+    for name, pipeline in status.pipelines.items():
+        table.add_row(name, pipeline.lane, pipeline.state, _fmt(pipeline.frames),
+                      f"{pipeline.hz:.1f}", _fmt(pipeline.p50_ms), _fmt(pipeline.p99_ms),
+                      _fmt(pipeline.deadline_misses), _fmt(pipeline.drops),
+                      _fmt(sum(pipeline.errors.values()) + pipeline.bad_frames))
+    footer = Text(f"simulated module power {status.watts or 0.0:.1f} W   "
+                  + "   ".join(f"{lane} {share * 100:.0f}% busy"
+                               for lane, share in status.lanes.items()))
     return Group(table, footer)
 
 
 class LiveDisplay:
-    """Feeds run snapshots to a rich Live table on a terminal; elsewhere (CI logs) prints a
+    """Feeds runtime status to a rich Live table on a terminal; elsewhere (CI logs) prints a
     one-line progress every few seconds instead of redrawing."""
 
-    def __init__(self, out: Console, engines: dict[str, EngineInfo], every_s: float = 5.0):
+    def __init__(self, out: Console, duration_s: float, every_s: float = 5.0):
         self.out = out
-        self.engines = engines
+        self.duration_s = duration_s
         self.every_s = every_s
         self._live: Live | None = None
         self._last_line = 0.0
 
-    def __call__(self, snapshot: RunSnapshot) -> None:
+    def __call__(self, status: RuntimeStatus) -> None:
         if self._live is not None:
-            self._live.update(live_table(snapshot, self.engines))
+            self._live.update(live_table(status, self.duration_s))
             return
         if time.monotonic() - self._last_line >= self.every_s:
             self._last_line = time.monotonic()
-            rates = ", ".join(f"{p} {hz:.1f} Hz" for p, hz in snapshot.recent_hz.items())
-            self.out.print(f"t={snapshot.now:5.1f}s mode {snapshot.mode}: {rates}")
+            rates = ", ".join(f"{p} {s.hz:.1f} Hz" for p, s in status.pipelines.items())
+            self.out.print(f"t={status.now:5.1f}s mode {status.power_mode}: {rates}")
 
     @contextmanager
     def running(self) -> Iterator[LiveDisplay]:

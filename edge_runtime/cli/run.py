@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import signal
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from edge_runtime.cli.live import LiveDisplay, summary_table
@@ -17,10 +19,11 @@ from edge_runtime.cli.options import (
     parse_switch,
 )
 from edge_runtime.cli.progress import RichProgress
-from edge_runtime.config.loading import load_pipeline_set, resolve_mode
+from edge_runtime.config.loading import LoadedPipelineSet, load_pipeline_set
 from edge_runtime.config.recipe import BackendName, MockOutputs
 from edge_runtime.errors import UserError
-from edge_runtime.runtime.runtime import RunOptions, Runtime
+from edge_runtime.runtime.runtime import ClockName, Runtime, RuntimeOptions
+from edge_runtime.runtime.status import RuntimeStatus
 from edge_runtime.runtime.summary import RunSummary
 
 
@@ -61,57 +64,100 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=handle)
 
 
-def options_from(args: argparse.Namespace) -> RunOptions:
+@dataclass(frozen=True)
+class RunRequest:
+    """What ``run`` and ``demo`` ask of the runtime: its options, the clock, how long."""
+
+    options: RuntimeOptions
+    clock: ClockName
+    duration_s: float
+
+
+def request_from(args: argparse.Namespace) -> RunRequest:
     if args.duration <= 0:
         raise UserError(f"--duration must be positive, got {args.duration}")
     switches = [parse_switch(s, args.duration) for s in args.switch]
-    return RunOptions(
-        duration_s=args.duration, clock=args.clock, pace=args.pace or None,
+    options = RuntimeOptions(
         backend=BackendName(args.backend) if args.backend else None,
-        power_mode=args.power, power_schedule=switches or None,
         mock_outputs=MockOutputs(args.mock_outputs) if args.mock_outputs else None,
-        cache_dir=args.cache_dir, cpu_threads=args.threads,
-    )
+        cache_dir=args.cache_dir, cpu_threads=args.threads, power_mode=args.power,
+        power_schedule=switches or None, pace=args.pace or None)
+    return RunRequest(options, args.clock, args.duration)
 
 
-@contextmanager
-def stop_on_signals(runtime: Runtime) -> Iterator[None]:
+class StopFlag:
     """SIGINT / SIGTERM end the run gracefully: in-flight frames finish, sinks close."""
-    def request_stop(signum: int, frame: object) -> None:
-        del signum, frame
-        runtime.stop()
 
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    @contextmanager
+    def on_signals(self) -> Iterator[StopFlag]:
+        def request_stop(signum: int, frame: object) -> None:
+            del signum, frame
+            self.event.set()
+
+        signals = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, request_stop) for sig in signals}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
-def execute(pipelines: str | Path, options: RunOptions, json_path: Path | None,
-            plot_path: Path | None) -> RunSummary:
-    """Load, build, run with a live display, print and write the summary."""
-    out = console()
-    loaded = load_pipeline_set(pipelines)
+def check_flag_modes(loaded: LoadedPipelineSet, options: RuntimeOptions) -> None:
+    """Unknown modes in --power / --switch name the flag, before anything is built."""
     flags = [("--power", options.power_mode)] if options.power_mode is not None else []
     flags += [("--switch", mode) for _, mode in options.power_schedule or []]
     for flag, mode in flags:
         try:
-            resolve_mode(loaded.profile, mode)
+            loaded.profile.resolve(mode)
         except UserError as exc:
             raise UserError(exc.message, key=flag) from None
-    runtime = Runtime(loaded, options)
-    progress = RichProgress(out)
-    with progress.shown():
-        engines = runtime.prepare(progress=progress)
-    for info in engines:
-        state = "cache hit" if info.cache_hit else f"built in {info.build_seconds:.2f} s"
-        out.print(f"engine {info.engine} for {info.pipeline}: {info.backend} on {info.lane}, "
-                  f"{info.precision}, {state}")
-    display = LiveDisplay(out, {e.pipeline: e for e in engines})
-    with stop_on_signals(runtime), display.running():
-        summary = runtime.run(observer=display)
+
+
+def run_until_done(runtime: Runtime, duration_s: float, stop: StopFlag,
+                   observe: Callable[[RuntimeStatus], None], every_s: float = 0.5) -> None:
+    """Let an active runtime run for ``duration_s`` (or until stopped or played out),
+    showing its status every ``every_s``. The simulated clock is advanced here; the wall
+    clock runs by itself."""
+    status = runtime.status()
+    simulated = status.clock == "sim"
+    elapsed = 0.0
+    while elapsed < duration_s - 1e-9 and not stop.event.is_set() and not runtime.finished:
+        step = min(every_s, duration_s - elapsed)
+        if simulated:
+            runtime.run_for(step)
+            elapsed += step
+        else:
+            stop.event.wait(max(min(step, duration_s - runtime.status().now), 0.0))
+            elapsed = runtime.status().now
+        observe(runtime.status())
+
+
+def execute(pipelines: str | Path, request: RunRequest, json_path: Path | None,
+            plot_path: Path | None) -> RunSummary:
+    """Load, build, run with a live display, print and write the summary."""
+    out = console()
+    loaded = load_pipeline_set(pipelines)
+    check_flag_modes(loaded, request.options)
+    runtime = Runtime(loaded, clock=request.clock, options=request.options)
+    try:
+        progress = RichProgress(out)
+        with progress.shown():
+            engines = runtime.configure(progress=progress)
+        for info in engines:
+            state = "cache hit" if info.cache_hit else f"built in {info.build_seconds:.2f} s"
+            out.print(f"engine {info.engine} for {info.pipeline}: {info.backend} on "
+                      f"{info.lane}, {info.precision}, {state}")
+        display = LiveDisplay(out, request.duration_s)
+        with StopFlag().on_signals() as stop, display.running():
+            runtime.activate()
+            run_until_done(runtime, request.duration_s, stop, display)
+            summary = runtime.deactivate()
+    finally:
+        runtime.shutdown()
     out.print(summary_table(summary))
     if json_path is not None:
         summary.write_json(json_path)
@@ -125,5 +171,5 @@ def execute(pipelines: str | Path, options: RunOptions, json_path: Path | None,
 
 
 def handle(args: argparse.Namespace) -> int:
-    execute(args.pipelines, options_from(args), args.json, args.plot)
+    execute(args.pipelines, request_from(args), args.json, args.plot)
     return 0

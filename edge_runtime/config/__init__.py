@@ -10,7 +10,6 @@ from edge_runtime.config.loading import (
     load_pipeline_set,
     load_power_profile,
     load_recipe,
-    resolve_mode,
 )
 from edge_runtime.config.pipeline import PipelineConfig, PipelineSet, Priority
 from edge_runtime.config.power import HardwareSpec, PowerMode, PowerProfile
@@ -31,5 +30,4 @@ __all__ = [
     "load_pipeline_set",
     "load_power_profile",
     "load_recipe",
-    "resolve_mode",
 ]

@@ -46,17 +46,6 @@ def load_power_profile(name_or_path: str | Path) -> PowerProfile:
     return profile
 
 
-def resolve_mode(profile: PowerProfile, ref: str | int | None) -> PowerMode:
-    """The mode ``ref`` names, or the default; raises a UserError listing the modes."""
-    if ref is None:
-        return profile.default
-    mode = profile.find_mode(ref)
-    if mode is None:
-        raise UserError(f"unknown power mode '{ref}' for {profile.module} "
-                        f"(known: {profile.known_modes()})")
-    return mode
-
-
 @dataclass(frozen=True)
 class LoadedPipelineSet:
     """A validated pipeline set with its recipes and device profile resolved."""
@@ -95,6 +84,6 @@ def load_pipeline_set(path: str | Path) -> LoadedPipelineSet:
 def _checked_mode(doc: YamlDocument, key: tuple[str | int, ...], profile: PowerProfile,
                   ref: str | int | None) -> PowerMode:
     try:
-        return resolve_mode(profile, ref)
+        return profile.resolve(ref)
     except UserError as exc:
         raise doc.error(key, exc.message) from None

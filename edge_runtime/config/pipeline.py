@@ -51,6 +51,25 @@ class EngineRef(ConfigModel):
     _resolve_recipe = field_validator("recipe")(resolve_path)
 
 
+# --- faults --------------------------------------------------------------------------------------
+
+
+class FaultPolicy(ConfigModel):
+    """What happens when a pipeline's stages keep failing (a bad frame never counts: it is
+    skipped and counted on its own)."""
+
+    max_consecutive_failures: int = Field(default=5, ge=1)
+    """Failed frames in a row (preprocess, engine, decode or sink raised) before the pipeline
+    goes to ``failed``; every other pipeline keeps running."""
+    restart_backoff_s: float = Field(default=1.0, gt=0)
+    """Seconds in ``failed`` before the first restart; doubled after each restart that fails
+    again."""
+    max_backoff_s: float = Field(default=60.0, gt=0)
+    """Upper bound of the restart backoff."""
+    max_restarts: int | None = Field(default=None, ge=0)
+    """Restarts before the pipeline stays ``failed`` (default: no limit; 0: never restart)."""
+
+
 # --- pipeline and set ----------------------------------------------------------------------------
 
 
@@ -77,6 +96,10 @@ class PipelineConfig(ConfigModel):
     """Frames that may wait for the engine; a newer frame replaces the oldest and counts a drop."""
     sinks: list[SinkConfig] = Field(default_factory=list)
     """Where outputs go."""
+    enabled: bool = True
+    """Run this pipeline when the runtime activates (``Runtime.enable`` switches it live)."""
+    faults: FaultPolicy = FaultPolicy()
+    """Failure handling: when to give up on a failing pipeline and when to retry it."""
 
     @field_validator("engine", mode="before")
     @classmethod

@@ -11,6 +11,7 @@ import re
 from pydantic import Field, model_validator
 
 from edge_runtime.config.base import ConfigModel
+from edge_runtime.errors import UserError
 
 
 class HardwareSpec(ConfigModel):
@@ -134,3 +135,26 @@ class PowerProfile(ConfigModel):
 
     def known_modes(self) -> str:
         return ", ".join(m.label for m in self.modes)
+
+    def resolve(self, ref: str | int | None) -> PowerMode:
+        """The mode ``ref`` names (None: the default); the one place a mode name is checked.
+        Raises a UserError that lists the modes."""
+        if ref is None:
+            return self.default
+        mode = self.find_mode(ref)
+        if mode is None:
+            raise UserError(f"unknown power mode '{ref}' for {self.module} "
+                            f"(known: {self.known_modes()})")
+        return mode
+
+    def lane_clock_hz(self, mode: PowerMode, lane: str) -> float:
+        """The compute clock a lane gets in ``mode`` (GPU: clock x TPCs online; DLA: its clock;
+        CPU: clock x cores online): run times on a lane scale with its inverse."""
+        hw = self.hardware
+        if lane == "gpu":
+            return float((mode.gpu_max_hz or hw.gpu_max_hz) * mode.gpu_tpcs)
+        if lane.startswith("dla"):
+            index = int(lane[3:] or 0)
+            capped = mode.dla_max_hz[index] if index < len(mode.dla_max_hz) else None
+            return float(capped or hw.dla_max_hz or 1)
+        return float((mode.cpu_max_khz or hw.cpu_max_khz) * mode.cpu_online)

@@ -77,8 +77,15 @@ class NumpySource(ConfigModel):
     _resolve_path = field_validator("path")(resolve_path)
 
 
+class ExternalSourceConfig(ConfigModel):
+    """Frames pushed by the host program (``Runtime.push``; the ROS 2 node's image topic)."""
+
+    type: Literal["external"]
+
+
 SourceConfig = Annotated[
-    SyntheticCameraSource | ImageDirSource | NumpySource, Field(discriminator="type")
+    SyntheticCameraSource | ImageDirSource | NumpySource | ExternalSourceConfig,
+    Field(discriminator="type"),
 ]
 
 # --- preprocess ----------------------------------------------------------------------------------

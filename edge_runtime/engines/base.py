@@ -240,6 +240,10 @@ class RunnerError(RuntimeError):
 class BaseRunner(ABC):
     """Runs one engine. Subclasses fill the ``*_impl`` methods."""
 
+    #: True when ``last_device_time_s`` is a model's answer rather than a measurement (the
+    #: simulated Jetson): on the wall clock the lane, not the runner, waits it out.
+    simulated_timing: ClassVar[bool] = False
+
     def __init__(self, artifact: Artifact, lane: str) -> None:
         self.artifact = artifact
         self.lane = lane
@@ -287,10 +291,14 @@ class BaseRunner(ABC):
                  tb: TracebackType | None) -> None:
         self.deactivate()
 
-    def infer(self, feed: Feed) -> Outputs:
+    def infer(self, feed: Feed, *, checked: bool = False) -> Outputs:
+        """Run one inference. ``checked=True`` skips the feed check for a caller that has
+        already checked feeds of this exact layout (the runtime checks a pipeline's first feed
+        and reuses its buffers), keeping Python work off the lane thread."""
         if not self.is_active:
             raise RunnerError(f"runner {self.name} is not active; call activate() first")
-        self._check_feed(feed)
+        if not checked:
+            self.check_feed(feed)
         started = time.perf_counter()
         outputs = self.infer_impl(feed)
         self.last_wall_time_s = time.perf_counter() - started
@@ -310,7 +318,14 @@ class BaseRunner(ABC):
         tail = times[1:] or times
         return sum(tail) / len(tail)
 
-    def _check_feed(self, feed: Feed) -> None:
+    def predicted_device_time_s(self) -> float | None:
+        """What one inference will take under the device's current clocks, if the backend can
+        say without running (the simulated Jetson can; a real engine must be measured)."""
+        return None
+
+    def check_feed(self, feed: Feed) -> None:
+        """Raise :class:`RunnerError` unless ``feed`` has this engine's input names, dtypes
+        and shapes."""
         expected = {spec.name: spec for spec in self.manifest.inputs}
         if set(feed) != set(expected):
             raise RunnerError(f"{self.name} takes inputs {sorted(expected)}, got {sorted(feed)}")

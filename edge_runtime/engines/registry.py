@@ -21,11 +21,10 @@ from edge_runtime.sim.jetson import SimulatedJetson
 @dataclass
 class EngineContext:
     """What backends need from outside: the cache, the simulated device (mock backend) and
-    whether runners keep real time (wall clock) or only report it (simulated clock)."""
+    how many CPU threads an onnxruntime session may use."""
 
     cache: EngineCache = field(default_factory=EngineCache)
     device: SimulatedJetson | None = None
-    realtime: bool = True
     cpu_threads: int | None = None
 
 
@@ -73,8 +72,8 @@ def make_runner(artifact: Artifact, context: EngineContext,
     if backend == BackendName.MOCK.value:
         from edge_runtime.engines.backends.mock import MockRunner
 
-        return MockRunner(artifact, _device(context), realtime=context.realtime,
-                          outputs=mock_outputs, cpu_threads=context.cpu_threads or 1)
+        return MockRunner(artifact, _device(context), outputs=mock_outputs,
+                          cpu_threads=context.cpu_threads or 1)
     if backend == BackendName.ONNXRUNTIME.value:
         from edge_runtime.engines.backends.onnxrt import OnnxRuntimeRunner
 

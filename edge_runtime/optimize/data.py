@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from edge_runtime.config.recipe import DataConfig
 from edge_runtime.config.stages import (
+    ExternalSourceConfig,
     NumpySource,
     PostprocessConfig,
     PreprocessConfig,
@@ -30,7 +31,7 @@ from edge_runtime.config.stages import (
 from edge_runtime.errors import UserError
 from edge_runtime.graph.tensors import TensorSpec
 from edge_runtime.pipelines.preprocess import preprocess_frame, spatial_size
-from edge_runtime.pipelines.sources import Truth, open_source
+from edge_runtime.pipelines.sources import BadFrameError, Empty, Truth, open_source
 
 Array = npt.NDArray[np.generic]
 Feed = dict[str, Array]
@@ -102,12 +103,19 @@ def load_samples(data: ResolvedData, inputs: Sequence[TensorSpec], count: int) -
                         "an .npz of tensors named like the inputs", key="data.source")
     extras = {spec.name: np.zeros(spec.concrete_shape(), dtype=spec.numpy_dtype)
               for spec in inputs[1:]}
+    if isinstance(data.source, ExternalSourceConfig):
+        raise UserError("an external source has no frames to calibrate or evaluate on; give "
+                        "the recipe its own calibration data (an .npz, image_dir or "
+                        "synthetic_camera source)", key="data.source")
     source = open_source(data.source)
     samples = []
     try:
         for index in range(count):
-            frame = source.read(index / source.rate_hz if source.rate_hz else 0.0)
-            if frame is None:
+            try:
+                frame = source.read(index / source.rate_hz if source.rate_hz else 0.0)
+            except BadFrameError:  # an unreadable frame is no sample; the next one may be
+                continue
+            if isinstance(frame, Empty):
                 break
             tensor = preprocess_frame(frame.image, preprocess, size).astype(target.numpy_dtype)
             samples.append(Sample({target.name: tensor, **extras}, frame.truth))

@@ -1,13 +1,16 @@
 """Engine outputs to results: classification top-k, detection decode + NMS, segmentation argmax.
 
 Each decoder is built once per pipeline from its config and the engine's output specs and turns
-one batch-of-one output dict into a typed result that knows its JSON record form.
+one batch-of-one output dict into a typed result that knows its JSON record form. Detection
+boxes come out in the pixels of the image the frame was (the camera's, before preprocessing
+resized it), which is what a robot draws on or projects; scoring uses their normalised form.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -37,19 +40,29 @@ class Classification:
 
 @dataclass(frozen=True)
 class Detections:
-    """Boxes in normalised (x1, y1, x2, y2), with scores and classes, best first."""
+    """Boxes (x1, y1, x2, y2) in pixels of an image of ``image_size`` (height, width), with
+    scores and classes, best first."""
 
     boxes: npt.NDArray[np.float32]
     scores: npt.NDArray[np.float32]
     class_ids: npt.NDArray[np.int64]
     labels: tuple[str, ...]
+    image_size: tuple[int, int] = (1, 1)
+
+    @property
+    def normalised_boxes(self) -> npt.NDArray[np.float32]:
+        """Boxes as fractions of the image (the synthetic world's ground-truth form)."""
+        height, width = self.image_size
+        scale = np.array([width, height, width, height], dtype=np.float32)
+        return np.asarray(self.boxes / scale, dtype=np.float32)
 
     def to_record(self) -> dict[str, object]:
         return {
             "labels": list(self.labels),
             "class_ids": self.class_ids.tolist(),
             "scores": [round(float(s), 5) for s in self.scores],
-            "boxes": [[round(float(v), 5) for v in box] for box in self.boxes],
+            "boxes": [[round(float(v), 2) for v in box] for box in self.boxes],
+            "image_size": list(self.image_size),
         }
 
 
@@ -70,7 +83,13 @@ class SegmentationMap:
 
 
 Result = Classification | Detections | SegmentationMap
-Decoder = Callable[[Outputs], Result]
+
+
+class Decoder(Protocol):
+    """Engine outputs of one frame to its result. ``image_hw`` is the frame's size before
+    preprocessing (detection boxes are given in its pixels); None means the engine input's."""
+
+    def __call__(self, outputs: Outputs, image_hw: tuple[int, int] | None = None) -> Result: ...
 
 
 def _label(labels: Sequence[str], index: int) -> str:
@@ -89,7 +108,8 @@ def softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 
 
 def classify(config: ClassificationPost, labels: Sequence[str]) -> Decoder:
-    def decode(outputs: Outputs) -> Classification:
+    def decode(outputs: Outputs, image_hw: tuple[int, int] | None = None) -> Classification:
+        del image_hw
         raw = _pick(outputs, config.output).reshape(-1)
         scores = softmax(raw) if config.softmax else raw
         k = min(config.top_k, scores.size)
@@ -139,7 +159,7 @@ def detect(config: DetectionPost, labels: Sequence[str], input_hw: tuple[int, in
     height, width = input_hw
     scale = np.array([width, height, width, height], dtype=np.float32)
 
-    def decode(outputs: Outputs) -> Detections:
+    def decode(outputs: Outputs, image_hw: tuple[int, int] | None = None) -> Detections:
         raw = _pick(outputs, config.output)
         rows = raw.reshape(-1, raw.shape[-1])
         class_scores = rows[:, 5:] * rows[:, 4:5]
@@ -151,16 +171,20 @@ def detect(config: DetectionPost, labels: Sequence[str], input_hw: tuple[int, in
         corners = np.concatenate([rows[:, 0:2] - half, rows[:, 0:2] + half], axis=1) / scale
         boxes = np.asarray(np.clip(corners, 0.0, 1.0), dtype=np.float32)
         kept = nms(boxes, scores, class_ids, config.iou_threshold, config.max_detections)
+        size = image_hw or input_hw
+        pixels = np.array([size[1], size[0], size[1], size[0]], dtype=np.float32)
         return Detections(
-            boxes[kept], np.asarray(scores[kept], dtype=np.float32), class_ids[kept],
-            tuple(_label(labels, int(c)) for c in class_ids[kept]),
+            np.asarray(boxes[kept] * pixels, dtype=np.float32),
+            np.asarray(scores[kept], dtype=np.float32), class_ids[kept],
+            tuple(_label(labels, int(c)) for c in class_ids[kept]), (int(size[0]), int(size[1])),
         )
 
     return decode
 
 
 def segment(config: SegmentationPost, labels: Sequence[str]) -> Decoder:
-    def decode(outputs: Outputs) -> SegmentationMap:
+    def decode(outputs: Outputs, image_hw: tuple[int, int] | None = None) -> SegmentationMap:
+        del image_hw
         scores = _pick(outputs, config.output)
         mask = scores.reshape(scores.shape[-3:]).argmax(axis=0).astype(np.int64)
         return SegmentationMap(mask, tuple(labels))

@@ -50,3 +50,56 @@ def spatial_size(shape: list[int] | tuple[int, ...], layout: str) -> tuple[int, 
     if height > 0 and width > 0:
         return int(height), int(width)
     return None
+
+
+class Preprocessor:
+    """:func:`preprocess_frame` for one pipeline, into reused output buffers.
+
+    The arithmetic is the same, operation for operation, so the tensors are identical; what
+    it saves is the per-frame allocation of the output and of the intermediate steps. It
+    cycles through ``buffers`` outputs: a tensor may be reused only once that many newer
+    frames were prepared, so the caller sizes the pool to the frames that can be in flight at
+    once (waiting, running, being prepared).
+    """
+
+    def __init__(self, config: PreprocessConfig, size: tuple[int, int] | None,
+                 buffers: int) -> None:
+        self.config = config
+        target = config.resize or size
+        self.target: tuple[int, int] | None = (int(target[0]), int(target[1])) \
+            if target is not None else None
+        self.resize = resize_bilinear if config.interpolation == "bilinear" else resize_nearest
+        self.scale = np.float32(config.scale)
+        self.mean = np.asarray(config.mean, dtype=np.float32)
+        self.std = np.asarray(config.std, dtype=np.float32)
+        self.dtype = _DTYPES[config.dtype]
+        self.buffers = max(buffers, 1)
+        self._pool: list[npt.NDArray[np.generic]] = []
+        self._next = 0
+
+    def __call__(self, frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.generic]:
+        if self.target is not None and (frame.shape[0], frame.shape[1]) != self.target:
+            image = self.resize(frame, self.target[0], self.target[1])
+        else:
+            image = frame.astype(np.float32)
+        if self.config.dtype != "uint8":
+            np.multiply(image, self.scale, out=image)
+            np.subtract(image, self.mean, out=image)
+            np.divide(image, self.std, out=image)
+        laid = image if self.config.layout == "nhwc" else np.transpose(image, (2, 0, 1))
+        if self.dtype is np.uint8:
+            laid = np.clip(np.rint(laid), 0, 255)
+        out = self._buffer(laid.shape)
+        np.copyto(out[0], laid, casting="unsafe")
+        return out
+
+    def _buffer(self, shape: tuple[int, ...]) -> npt.NDArray[np.generic]:
+        if len(self._pool) < self.buffers or self._pool[self._next].shape[1:] != shape:
+            buffer = np.empty((1, *shape), dtype=self.dtype)
+            if len(self._pool) < self.buffers:
+                self._pool.append(buffer)
+                return buffer
+            self._pool[self._next] = buffer
+        out = self._pool[self._next]
+        self._next = (self._next + 1) % self.buffers
+        return out

@@ -52,7 +52,8 @@ class MeanAveragePrecision:
         for cls in truth_classes:
             self._truths[int(cls)] += 1
         matched = np.zeros(len(truth), dtype=bool)
-        for box, score, cls in zip(result.boxes, result.scores, result.class_ids, strict=True):
+        for box, score, cls in zip(result.normalised_boxes, result.scores, result.class_ids,
+                                   strict=True):
             candidates = np.nonzero((truth_classes == cls) & ~matched)[0]
             hit = False
             if candidates.size:

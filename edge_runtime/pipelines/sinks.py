@@ -25,6 +25,9 @@ Record = dict[str, Any]
 class Sink(Protocol):
     def write(self, record: Record) -> None: ...
 
+    def flush(self) -> None:
+        """Make what was written durable (the runtime calls it on deactivate)."""
+
     def close(self) -> None: ...
 
 
@@ -45,6 +48,11 @@ class JsonLinesSink:
         self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
         self._handle.flush()
         self.records += 1
+
+    def flush(self) -> None:
+        if self._handle is not None:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
 
     def close(self) -> None:
         if self._handle is None:
@@ -68,6 +76,9 @@ class LoggingSink:
         if self.count % self.every == 0:
             log.info("%s frame %d latency %.1f ms: %s", self.pipeline, record["frame"],
                      record["latency_ms"], record.get("outputs"))
+
+    def flush(self) -> None:
+        pass
 
     def close(self) -> None:
         pass

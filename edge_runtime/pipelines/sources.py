@@ -1,13 +1,19 @@
-"""Frame sources: a synthetic camera, a directory of images, an .npy/.npz file.
+"""Frame sources: a synthetic camera, a directory of images, an .npy/.npz file, and frames
+pushed in by the host (``external``).
 
 A source answers one question, "what is the newest frame at time t?". It never queues: a
 camera that is read late simply hands out a newer frame, and the frames in between were never
 seen (a real camera driver overwrites its ring buffer the same way). A source with no rate of
-its own (files) hands out the next frame on each read.
+its own (files) hands out the next frame on each read. The answer is a frame, or
+:attr:`Empty.NOTHING_NEW` (an external source between pushes), or :attr:`Empty.EXHAUSTED`.
+
+A frame the source cannot decode (an unreadable file, an array of the wrong shape) raises
+:class:`BadFrameError`: the runtime skips and counts it; it is never fatal.
 """
 
 from __future__ import annotations
 
+import enum
 import math
 import queue
 import threading
@@ -19,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_runtime.config.stages import (
+    ExternalSourceConfig,
     ImageDirSource,
     NumpySource,
     SourceConfig,
@@ -32,20 +39,38 @@ Truth = tuple[SceneObject, ...] | int | None
 
 @dataclass(frozen=True)
 class Frame:
-    """One captured frame (H x W x 3 uint8) with its capture time and ground truth, if known."""
+    """One captured frame (H x W x 3 uint8) with its capture time and ground truth, if known.
+
+    ``stamp`` and ``frame_id`` are the host's (ROS time or epoch seconds, a camera frame name)
+    for pushed frames, carried unchanged to the output; built-in sources leave them unset.
+    """
 
     index: int
     image: npt.NDArray[np.uint8]
     capture_time: float
     truth: Truth = None
+    stamp: float | None = None
+    frame_id: str = ""
+
+
+class Empty(enum.Enum):
+    """Why a read gave no frame."""
+
+    NOTHING_NEW = "nothing new yet"
+    EXHAUSTED = "exhausted"
+
+
+class BadFrameError(Exception):
+    """The source could not turn this frame into an image; skip it, count it, go on."""
 
 
 class Source(Protocol):
     #: Native frame rate, or None for sources read on demand.
     rate_hz: float | None
 
-    def read(self, now: float) -> Frame | None:
-        """The newest frame at ``now``; None when a finite source is exhausted."""
+    def read(self, now: float) -> Frame | Empty:
+        """The newest frame at ``now``; or why there is none. Raises :class:`BadFrameError` for a
+        frame that cannot be decoded (the next read moves on)."""
 
     def prefetch(self, at: float) -> None:
         """Hint: the frame newest at ``at`` will be read next (sources may prepare it)."""
@@ -128,7 +153,7 @@ class _SequenceSource:
     def _frame(self, index: int, now: float) -> Frame:
         raise NotImplementedError
 
-    def read(self, now: float) -> Frame | None:
+    def read(self, now: float) -> Frame | Empty:
         if self.rate_hz is not None:
             position = max(math.floor(now * self.rate_hz + 1e-9), 0)
             capture = position / self.rate_hz
@@ -136,7 +161,7 @@ class _SequenceSource:
             position, capture = self._next, now
             self._next += 1
         if position >= self.count and not self.loop:
-            return None
+            return Empty.EXHAUSTED
         return self._frame(position, capture)
 
     def prefetch(self, at: float) -> None:
@@ -146,15 +171,19 @@ class _SequenceSource:
         pass
 
 
-def _as_rgb(image: npt.NDArray[np.generic], where: str) -> npt.NDArray[np.uint8]:
+def as_rgb(image: npt.NDArray[np.generic], where: str) -> npt.NDArray[np.uint8]:
+    """Any grey, RGB or RGBA image (uint8, or float in [0, 1]) as H x W x 3 uint8; a wrong
+    shape raises :class:`BadFrameError`."""
     array = np.asarray(image)
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3, axis=2)
-    if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
-        raise UserError(f"{where}: expected an H x W x C image, got shape {list(array.shape)}")
+    if array.ndim != 3 or array.shape[2] not in (1, 3, 4) or 0 in array.shape:
+        raise BadFrameError(f"{where}: expected an H x W x C image, got shape {list(array.shape)}")
     if array.shape[2] == 1:
         array = np.repeat(array, 3, axis=2)
     if array.dtype != np.uint8:
+        if not np.issubdtype(array.dtype, np.number):
+            raise BadFrameError(f"{where}: expected numbers, got {array.dtype}")
         if np.issubdtype(array.dtype, np.floating) and float(array.max(initial=0)) <= 1.0:
             array = array * 255.0
         array = np.clip(array, 0, 255).astype(np.uint8)
@@ -194,7 +223,7 @@ class NumpyFileSource(_SequenceSource):
     def _frame(self, index: int, now: float) -> Frame:
         position = index % self.count
         truth = int(self.labels[position]) if self.labels is not None else None
-        return Frame(index, _as_rgb(self.frames[position], str(self.path)), now, truth)
+        return Frame(index, as_rgb(self.frames[position], str(self.path)), now, truth)
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".npy")
@@ -215,24 +244,89 @@ class ImageDirectorySource(_SequenceSource):
 
     def _frame(self, index: int, now: float) -> Frame:
         path = self.files[index % self.count]
-        return Frame(index, _as_rgb(_read_image(path), str(path)), now)
+        return Frame(index, as_rgb(_read_image(path), str(path)), now)
 
 
 def _read_image(path: Path) -> npt.NDArray[np.generic]:
     if path.suffix.lower() == ".npy":
-        return np.asarray(np.load(path))
+        try:
+            return np.asarray(np.load(path))
+        except (OSError, ValueError) as exc:
+            raise BadFrameError(f"{path}: not a readable .npy image ({exc})") from None
     try:
-        from PIL import Image  # type: ignore[import-not-found,unused-ignore]
+        from PIL import Image, UnidentifiedImageError  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         raise MissingDependencyError("Pillow (to read PNG/JPEG)", "images") from None
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, UnidentifiedImageError) as exc:
+        raise BadFrameError(f"{path}: not a readable image ({exc})") from None
 
 
-def open_source(config: SourceConfig) -> Source:
-    """The source a pipeline's config describes."""
+@dataclass(frozen=True)
+class FrameIn:
+    """A frame the host hands to an ``external`` pipeline: the image and the host's stamp and
+    frame id, which the output carries back unchanged."""
+
+    image: npt.NDArray[np.generic]
+    stamp: float | None = None
+    frame_id: str = ""
+
+
+class ExternalSource:
+    """Frames pushed by the host (a ROS subscription, a driver callback) from any thread.
+
+    Like a camera it never queues: a frame pushed while the previous one still waits to be
+    read replaces it, and the replaced frame is counted in :attr:`replaced` (the runtime
+    reports it as a drop). Reading between pushes gives :attr:`Empty.NOTHING_NEW`.
+    """
+
+    rate_hz: float | None = None
+
+    def __init__(self, name: str = "external") -> None:
+        self.name = name
+        self._lock = threading.Lock()
+        self._waiting: tuple[FrameIn, float] | None = None
+        self._next_index = 0
+        self.replaced = 0
+        self.pushed = 0
+
+    def push(self, frame: FrameIn, now: float) -> bool:
+        """Hand over a frame received at ``now``; True if it replaced a waiting one."""
+        with self._lock:
+            replaced = self._waiting is not None
+            self._waiting = (frame, now)
+            self.replaced += int(replaced)
+            self.pushed += 1
+            return replaced
+
+    def read(self, now: float) -> Frame | Empty:
+        del now
+        with self._lock:
+            waiting, self._waiting = self._waiting, None
+            if waiting is None:
+                return Empty.NOTHING_NEW
+            index = self._next_index
+            self._next_index += 1
+        pushed, received = waiting
+        image = as_rgb(pushed.image, f"{self.name} frame {index}")
+        return Frame(index, image, received, None, pushed.stamp, pushed.frame_id)
+
+    def prefetch(self, at: float) -> None:
+        del at
+
+    def close(self) -> None:
+        with self._lock:
+            self._waiting = None
+
+
+def open_source(config: SourceConfig, name: str = "external") -> Source:
+    """The source a pipeline's config describes (``name`` labels an external one)."""
     if isinstance(config, SyntheticCameraSource):
         return SyntheticCamera(config)
     if isinstance(config, NumpySource):
         return NumpyFileSource(config)
+    if isinstance(config, ExternalSourceConfig):
+        return ExternalSource(name)
     return ImageDirectorySource(config)

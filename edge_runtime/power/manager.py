@@ -12,7 +12,6 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from edge_runtime.config.loading import resolve_mode
 from edge_runtime.config.power import PowerMode, PowerProfile
 
 Listener = Callable[[PowerMode, PowerMode], None]
@@ -23,6 +22,10 @@ class PowerDevice(Protocol):
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def simulated(self) -> bool:
+        """True for the simulated Jetson (engines on this host do not follow its clocks)."""
 
     @property
     def mode(self) -> PowerMode: ...
@@ -47,10 +50,13 @@ class PowerManager:
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
+    def unsubscribe(self, listener: Listener) -> None:
+        self._listeners = [known for known in self._listeners if known != listener]
+
     def switch(self, ref: str | int) -> PowerMode:
         """Switch to the mode ``ref`` names (``15W``, ``MODE_15W`` or an id); unknown names
         raise a UserError listing the modes. Switching to the current mode does nothing."""
-        target = resolve_mode(self.profile, ref)
+        target = self.profile.resolve(ref)
         with self._lock:
             previous = self.device.mode
             if target.id == previous.id:

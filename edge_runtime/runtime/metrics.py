@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,8 @@ from edge_runtime.pipelines.sources import Truth
 
 #: Latencies kept per pipeline and mode for percentiles (reservoir sampling beyond this).
 RESERVOIR = 50_000
+#: Latest latencies kept per pipeline for the live status's percentiles.
+RECENT = 256
 
 
 @dataclass
@@ -63,6 +66,16 @@ class PipelineModeStats:
 
 
 @dataclass
+class PipelineTotals:
+    """Counts over the whole activation, whatever the mode (the live status)."""
+
+    frames: int = 0
+    drops: int = 0
+    deadline_misses: int = 0
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT))
+
+
+@dataclass
 class ModeSpan:
     label: str
     start: float
@@ -80,6 +93,20 @@ class RunMetrics:
         self._busy: dict[tuple[str, str], float] = {}
         self._spans: list[ModeSpan] = []
         self._recent: dict[str, list[float]] = {p: [] for p in pipelines}
+        self._totals: dict[str, PipelineTotals] = {p: PipelineTotals() for p in pipelines}
+
+    def add_pipeline(self, pipeline: str) -> None:
+        """A pipeline that joined during the run (a reload)."""
+        with self._lock:
+            if pipeline not in self._totals:
+                self.pipelines = [*self.pipelines, pipeline]
+                self._recent[pipeline] = []
+                self._totals[pipeline] = PipelineTotals()
+
+    def add_lane(self, lane: str) -> None:
+        with self._lock:
+            if lane not in self.lanes:
+                self.lanes = [*self.lanes, lane]
 
     # --- recording ---------------------------------------------------------------------------
 
@@ -106,6 +133,10 @@ class RunMetrics:
             entry.frames += 1
             entry.deadline_misses += int(missed)
             entry.latency.add(latency_s)
+            totals = self._totals[pipeline]
+            totals.frames += 1
+            totals.deadline_misses += int(missed)
+            totals.latencies.append(latency_s)
             recent = self._recent[pipeline]
             recent.append(done_at)
             if len(recent) > 256:
@@ -120,6 +151,7 @@ class RunMetrics:
     def dropped(self, pipeline: str, count: int = 1) -> None:
         with self._lock:
             self._entry(pipeline).drops += count
+            self._totals[pipeline].drops += count
 
     def lane_busy(self, lane: str, seconds: float) -> None:
         with self._lock:
@@ -163,6 +195,15 @@ class RunMetrics:
                     row["accuracy_metric"], row["accuracy"] = accuracy[0], round(accuracy[1], 4)
                 table[pipeline][mode] = row
             return table
+
+    def totals(self, pipeline: str) -> tuple[int, int, int, float | None, float | None]:
+        """frames, drops, deadline misses, and p50 / p99 of the latest latencies (seconds)."""
+        with self._lock:
+            totals = self._totals[pipeline]
+            latencies = list(totals.latencies)
+        p50, p99 = (np.percentile(latencies, [50, 99]).tolist() if latencies
+                    else (None, None))
+        return totals.frames, totals.drops, totals.deadline_misses, p50, p99
 
     def recent_hz(self, pipeline: str, now: float, window_s: float = 2.0) -> float:
         with self._lock:

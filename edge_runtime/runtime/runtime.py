@@ -1,352 +1,619 @@
-"""The runtime: a pipeline set, its engines and the scheduler, run on one clock.
+"""The runtime: the one public face that a host program, the ROS 2 node, the service and the CLI
+all drive.
 
-Per frame: a source tick captures and preprocesses a frame and submits it to the scheduler; the
-scheduler decides which waiting frame each idle lane runs; the lane runs the engine and reports
-back; the output stage decodes, scores and writes the result and records its latency (capture to
-output). Power switches are timed events like any other. Everything here is mechanism: every
-decision is the scheduler's (``edge_runtime.scheduler.core``).
+A :class:`Runtime` holds a pipeline set and moves through the lifecycle of a ROS 2 managed node
+(``runtime.lifecycle``): ``configure`` loads the set and builds or loads every engine,
+``activate`` starts sources, lanes and the scheduler, ``deactivate`` stops sources and drains
+in-flight frames while keeping engines loaded, ``cleanup`` releases engines, ``shutdown`` ends
+it from any state. Every transition can be repeated in one process.
+
+What it runs on is injected: the power device (the simulated Jetson unless given another), the
+clock (``"wall"``: its own threads in real time; ``"sim"``: a simulated clock the host advances
+with :meth:`Runtime.run_for`; or a factory of event loops), and sources for any pipeline.
+Frames can come in from the host (:meth:`Runtime.push`); outputs leave as typed values to
+subscribers (:meth:`Runtime.subscribe`). Control requests from any thread go through the loop.
 """
 
 from __future__ import annotations
 
 import functools
-import math
-from collections.abc import Callable
-from dataclasses import dataclass
+import logging
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from edge_runtime.config.loading import LoadedPipelineSet, resolve_mode
+import numpy as np
+import numpy.typing as npt
+
+from edge_runtime.config.loading import LoadedPipelineSet, load_pipeline_set
+from edge_runtime.config.pipeline import PipelineConfig
+from edge_runtime.config.power import PowerMode
 from edge_runtime.config.recipe import BackendName, MockOutputs
-from edge_runtime.engines.base import BaseRunner, Outputs
 from edge_runtime.engines.cache import EngineCache
-from edge_runtime.engines.registry import (
-    EngineContext,
-    build_engine,
-    make_runner,
-    resolve_backend,
-)
-from edge_runtime.optimize.data import PipelineData
+from edge_runtime.engines.registry import EngineContext
+from edge_runtime.errors import UserError
 from edge_runtime.optimize.progress import Progress
-from edge_runtime.optimize.stages import needs_pipeline
-from edge_runtime.power.manager import PowerManager
-from edge_runtime.runtime.metrics import RunMetrics
-from edge_runtime.runtime.stages import PipelineStages
-from edge_runtime.runtime.summary import EngineInfo, RunSnapshot, RunSummary, summarise
-from edge_runtime.runtime.workers import (
-    InlineOutput,
-    SimulatedLane,
-    ThreadedLane,
-    ThreadedOutput,
+from edge_runtime.pipelines.sinks import Sink, open_sink
+from edge_runtime.pipelines.sources import FrameIn, Source, open_source
+from edge_runtime.power.manager import PowerDevice, PowerManager
+from edge_runtime.runtime.engine_set import EngineSet, LoadedEngine, release
+from edge_runtime.runtime.lifecycle import State, Transition, next_state
+from edge_runtime.runtime.outputs import (
+    QUEUE_SIZE,
+    Output,
+    OutputBus,
+    OutputCallback,
+    SinkSubscriber,
+    Subscription,
 )
-from edge_runtime.scheduler.core import Job, PipelineSpec, Scheduler
+from edge_runtime.runtime.pipeline import Pipeline
+from edge_runtime.runtime.session import Session
+from edge_runtime.runtime.status import PipelineStatus, RuntimeStatus
+from edge_runtime.runtime.summary import EngineInfo, RunSummary, summarise
 from edge_runtime.scheduler.loop import EventLoop, RealtimeLoop, SimulatedLoop
 from edge_runtime.sim.device_model import Lane
 from edge_runtime.sim.jetson import SimulatedJetson
 
-Observer = Callable[[RunSnapshot], None]
-#: How long in-flight inferences may take to finish after the end of a run.
-DRAIN_S = 10.0
+log = logging.getLogger("edge_runtime.runtime")
+
+ClockName = Literal["wall", "sim"]
+LoopFactory = Callable[[], EventLoop]
+#: How long ``deactivate`` waits for the loop thread to drain and stop.
+STOP_TIMEOUT_S = 30.0
 
 
 @dataclass
-class RunOptions:
-    """How to run a pipeline set (the CLI's flags; every field has a sensible default)."""
+class RuntimeOptions:
+    """How to build and run (the CLI's flags; every field has a sensible default)."""
 
-    duration_s: float = 10.0
-    clock: Literal["wall", "sim"] = "wall"
-    pace: float | None = None
     backend: BackendName | None = None
-    power_mode: str | int | None = None
-    power_schedule: list[tuple[float, str | int]] | None = None
     mock_outputs: MockOutputs | None = None
     cache_dir: Path | None = None
     cpu_threads: int | None = None
-    observe_every_s: float = 0.5
+    #: Initial power mode (default: the pipeline set's).
+    power_mode: str | int | None = None
+    #: Timed switches, seconds after each activation (default: the pipeline set's).
+    power_schedule: list[tuple[float, str | int]] | None = None
+    #: With the simulated clock, pace it to the wall clock (1.0 = real time; None = flat out).
+    pace: float | None = None
+    #: Python's thread switch interval while active on the wall clock. Every hand-off between
+    #: the loop, lane and output threads can wait out one interval (5 ms by default), which
+    #: alone eats a sixth of a 33 ms deadline; restored on deactivate.
+    switch_interval_s: float | None = 0.0005
+    #: Wall clock only: render synthetic cameras in a process of their own, handing frames
+    #: over shared memory as a camera driver would (the simulation's cost off this GIL).
+    camera_processes: bool = True
 
 
 @dataclass
-class _Pipeline:
-    stages: PipelineStages
-    expected_run_s: float | None = None
-    next_tick: int = 0
-    exhausted: bool = False
-    waiting_for_dispatch: bool = False
+class ReloadReport:
+    """What a reload changed."""
 
-
-@dataclass
-class _RunState:
-    loop: EventLoop
-    scheduler: Scheduler
-    lanes: dict[str, Any]
-    output: Any
-    metrics: RunMetrics
-    ending: bool = False
-    ended_at: float | None = None
-    error: BaseException | None = None
-    stop_requested: bool = False
-    dispatch_pending: bool = False
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    engines: list[EngineInfo] = field(default_factory=list)
 
 
 class Runtime:
-    """Builds the engines of a pipeline set and runs them together."""
+    """A pipeline set's engines, scheduler and lanes, hosted (see the module docstring)."""
 
-    def __init__(self, loaded: LoadedPipelineSet, options: RunOptions) -> None:
-        self.loaded = loaded
-        self.options = options
-        initial = resolve_mode(loaded.profile, options.power_mode) \
-            if options.power_mode is not None else loaded.initial_mode
-        self.device = SimulatedJetson(loaded.profile, initial)
-        self.power = PowerManager(loaded.profile, self.device)
-        self.context = EngineContext(cache=EngineCache(options.cache_dir), device=self.device,
-                                     realtime=options.clock == "wall",
-                                     cpu_threads=options.cpu_threads)
-        self.engines: dict[str, EngineInfo] = {}
-        self.pipelines: dict[str, _Pipeline] = {}
-        self._state: _RunState | None = None
+    def __init__(self, pipelines: str | Path | LoadedPipelineSet, *,
+                 clock: ClockName | LoopFactory = "wall", device: PowerDevice | None = None,
+                 sources: Mapping[str, Source] | None = None,
+                 options: RuntimeOptions | None = None) -> None:
+        self._spec = pipelines
+        self.options = options or RuntimeOptions()
+        self._clock = clock
+        self._given_device = device
+        self._given_sources = dict(sources or {})
+        self._state = State.UNCONFIGURED
+        self.loaded: LoadedPipelineSet | None = None
+        self.bus = OutputBus(threaded=clock != "sim")
+        self.pipelines: dict[str, Pipeline] = {}
+        self.power: PowerManager | None = None
+        self.simulator: SimulatedJetson | None = None
+        self.engine_set: EngineSet | None = None
+        self._sinks: dict[str, list[tuple[Sink, Subscription]]] = {}
+        self._retired: list[LoadedEngine] = []
+        self._session: Session | None = None
+        self._thread: threading.Thread | None = None
+        self._last_summary: RunSummary | None = None
+        self._switch_interval: float | None = None
+        self._transition = threading.RLock()
 
-    # --- preparation -----------------------------------------------------------------------
+    # --- lifecycle ---------------------------------------------------------------------------
 
-    def prepare(self, progress: Progress | None = None) -> list[EngineInfo]:
-        """Build (or load from the cache) every engine and open every pipeline's stages."""
-        artifacts: dict[tuple[Path, BackendName, str, str], Any] = {}
-        for pipeline in self.loaded.config.pipelines:
-            recipe = self.loaded.recipes[pipeline.name]
-            backend = resolve_backend(self.options.backend, recipe)
-            data = PipelineData(pipeline.source, pipeline.preprocess, pipeline.postprocess) \
-                if needs_pipeline(recipe) else None
-            key = (Path(recipe.onnx), backend, recipe.model_dump_json(),
-                   pipeline.name if data is not None else "")
-            if key not in artifacts:
-                artifacts[key] = build_engine(recipe, backend, self.context, progress=progress,
-                                              pipeline=data)
-            built = artifacts[key]
-            mock_outputs = self.options.mock_outputs or pipeline.engine.mock_outputs
-            runner = make_runner(built.artifact, self.context, mock_outputs)
-            real = backend is not BackendName.MOCK or \
-                getattr(runner, "outputs_mode", None) is MockOutputs.ONNXRUNTIME
-            runner.activate()
-            self.pipelines[pipeline.name] = _Pipeline(PipelineStages(pipeline, runner, real),
-                                                      expected_run_s=runner.warmup())
-            manifest = built.artifact.manifest
-            self.engines[pipeline.name] = EngineInfo(
-                pipeline.name, manifest.name, manifest.backend, manifest.lane,
-                manifest.precision, built.cache_hit, round(built.seconds, 4), manifest.key,
-                real, list(manifest.notes))
-        return list(self.engines.values())
+    @property
+    def state(self) -> State:
+        """Where the runtime is in its lifecycle."""
+        return self._state
 
-    # --- running ---------------------------------------------------------------------------
+    def configure(self, progress: Progress | None = None) -> list[EngineInfo]:
+        """Load and check the pipeline set, build or load every engine (may take minutes;
+        ``progress`` is told), open sinks. unconfigured -> inactive."""
+        with self._transition:
+            target = next_state(self.state, Transition.CONFIGURE)
+            loaded = self._load(self._spec)
+            self._check_injected(loaded)
+            self._open_device(loaded)
+            assert self.engine_set is not None
+            engines = self.engine_set.load(loaded, [p.name for p in loaded.config.pipelines],
+                                           progress)
+            self.engine_set.install(engines)
+            self.loaded = loaded
+            self.pipelines = {}
+            for config in loaded.config.pipelines:
+                self._add_pipeline(config, engines[config.name])
+            self._state = target
+            return self.engines
 
-    def run(self, observer: Observer | None = None) -> RunSummary:
-        """Run for ``duration_s`` (or until :meth:`stop`), then drain and summarise."""
-        if not self.pipelines:
-            self.prepare()
-        realtime = self.options.clock == "wall"
-        loop: EventLoop = RealtimeLoop() if realtime else SimulatedLoop(self.options.pace)
-        lane_names = sorted({p.stages.runner.lane for p in self.pipelines.values()})
-        lanes = {name: ThreadedLane(name, loop) if isinstance(loop, RealtimeLoop)
-                 else SimulatedLane(name, loop) for name in lane_names}
-        scheduler = Scheduler(lane_names)
-        for name, pipeline in self.pipelines.items():
-            cfg = pipeline.stages.config
-            rate = pipeline.stages.rate_hz
-            scheduler.add_pipeline(PipelineSpec(
-                name, pipeline.stages.runner.lane, cfg.priority.rank,
-                cfg.deadline_ms / 1e3 if cfg.deadline_ms else None, cfg.queue_depth,
-                1.0 / rate if rate else None, pipeline.expected_run_s))
-        metrics = RunMetrics(list(self.pipelines), lane_names)
-        state = _RunState(loop, scheduler, lanes,
-                          ThreadedOutput() if realtime else InlineOutput(), metrics)
-        self._state = state
-        metrics.mode_changed(self.power.mode.label, 0.0)
-        self.power.subscribe(lambda _old, new: metrics.mode_changed(new.label, loop.now()))
-        self._schedule_start(state, observer)
-        try:
-            loop.run()
-        finally:
-            self._teardown(state)
-        if state.error is not None:
-            raise state.error
-        return self._summary(state)
-
-    def stop(self) -> None:
-        """Ask the run to end (safe from signal handlers and other threads)."""
-        if self._state is not None:
-            self._state.stop_requested = True
-            if isinstance(self._state.loop, RealtimeLoop):
-                self._state.loop.call_soon_threadsafe(lambda: None)
-
-    def _schedule_start(self, state: _RunState, observer: Observer | None) -> None:
-        loop = state.loop
-        for name, pipeline in self.pipelines.items():
-            loop.call_at(0.0, self._tick, name)
+    def activate(self) -> None:
+        """Start sources, lanes and the scheduler. On the wall clock it returns at once (the
+        runtime runs in its own threads); on the simulated clock nothing moves until
+        :meth:`run_for`. inactive -> active."""
+        with self._transition:
+            target = next_state(self.state, Transition.ACTIVATE)
+            assert self.loaded is not None and self.power is not None
+            loop = self._new_loop()
+            for pipeline in self.pipelines.values():
+                pipeline.open(self._source_for(pipeline.config, loop))
+            session = Session(loop, self.pipelines, self.power, self.bus,
+                              {n: self._estimate_now(p) for n, p in self.pipelines.items()},
+                              self._estimate_after_switch, self._power_schedule())
+            self._session = session
+            session.start()
             if isinstance(loop, RealtimeLoop):
-                pipeline.stages.source.prefetch(0.0)
+                self._lower_switch_interval()
+                self._thread = threading.Thread(target=self._run_loop, args=(session,),
+                                                name="edge-runtime-loop", daemon=True)
+                self._thread.start()
+            self._state = target
+
+    def run_for(self, seconds: float) -> None:
+        """Advance the simulated clock by ``seconds`` (deterministic; tests and planning)."""
+        session = self._require_session()
+        if not isinstance(session.loop, SimulatedLoop):
+            raise RuntimeError("run_for needs the simulated clock (clock='sim'); on the wall "
+                               "clock the runtime runs by itself once active")
+        # rounded to the nanosecond: ten steps of 0.1 s end at 1.0 s, not at 1.0000000000000002
+        session.loop.run_until(round(session.loop.now() + seconds, 9))
+
+    def deactivate(self) -> RunSummary:
+        """Stop sources, finish in-flight frames and deliver their outputs; engines stay
+        loaded. Returns the activation's summary. active -> inactive."""
+        with self._transition:
+            target = next_state(self.state, Transition.DEACTIVATE)
+            summary = self._stop_session()
+            self._state = target
+            return summary
+
+    def cleanup(self) -> None:
+        """Release engines and sinks. inactive -> unconfigured."""
+        with self._transition:
+            target = next_state(self.state, Transition.CLEANUP)
+            self._release()
+            self._state = target
+
+    def shutdown(self) -> None:
+        """From any state: stop, release everything, finalize."""
+        with self._transition:
+            target = next_state(self.state, Transition.SHUTDOWN)
+            if self.state is State.ACTIVE:
+                self._stop_session()
+            if self.loaded is not None:
+                self._release()
+            self.bus.close()
+            self._state = target
+
+    @property
+    def finished(self) -> bool:
+        """The active session ended by itself (every source played out)."""
+        return self._session is not None and self._session.finished.is_set()
+
+    # --- frames in, outputs out -------------------------------------------------------------
+
+    def push(self, pipeline: str, image: npt.NDArray[np.generic], stamp: float | None = None,
+             frame_id: str = "") -> bool:
+        """Hand a frame to an ``external`` pipeline, from any thread. The newest frame replaces
+        a waiting one (returns True: a drop, counted). ``stamp`` and ``frame_id`` come back
+        unchanged on its :class:`Output`."""
+        session = self._require_session()
+        target = self.pipelines.get(pipeline)
+        if target is None or target.external is None:
+            raise ValueError(f"pipeline '{pipeline}' does not take pushed frames (its source "
+                             "must be {type: external})")
+        return session.push(pipeline, FrameIn(image, stamp, frame_id))
+
+    def subscribe(self, callback: OutputCallback, pipelines: Iterable[str] | None = None,
+                  queue_size: int = QUEUE_SIZE) -> Subscription:
+        """Call ``callback`` with every :class:`Output` (of ``pipelines``, default all) on a
+        runtime thread; a slow callback drops its oldest queued outputs, counted on the
+        returned subscription."""
+        return self.bus.subscribe(callback, pipelines, queue_size)
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self.bus.unsubscribe(subscription)
+
+    # --- control -----------------------------------------------------------------------------
+
+    def set_power_mode(self, mode: str | int) -> PowerMode:
+        """Switch power mode, from any thread. Checked here (an unknown mode raises a
+        UserError listing the modes); applied by the loop at its next step, so it never
+        races a dispatch."""
+        power = self._require_power()
+        target = power.profile.resolve(mode)
+        session = self._session
+        if session is None:
+            power.switch(target.id)
+        else:
+            session.loop.call_soon_threadsafe(session.switch_power, target)
+        return target
+
+    def enable(self, pipeline: str, enabled: bool = True) -> None:
+        """Start or stop a pipeline taking frames (its engine stays loaded)."""
+        target = self._pipeline(pipeline)
+        session = self._session
+        if session is None:
+            target.enabled = enabled
+        else:
+            session.loop.call_soon_threadsafe(session.set_enabled, pipeline, enabled)
+
+    def set_rate(self, pipeline: str, hz: float | None) -> None:
+        """Change a pipeline's processing rate (None: back to its configured rate)."""
+        if hz is not None and hz <= 0:
+            raise ValueError(f"rate must be positive, got {hz}")
+        target = self._pipeline(pipeline)
+        session = self._session
+        if session is None:
+            target.rate_override = hz
+        else:
+            session.loop.call_soon_threadsafe(session.set_rate, pipeline, hz)
+
+    def reload(self, pipelines: str | Path | LoadedPipelineSet,
+               progress: Progress | None = None) -> ReloadReport:
+        """Swap in a changed pipeline set. Changed engines are built first, while the old
+        ones keep running; then changed pipelines are swapped at one loop step. Pipelines
+        whose config is unchanged (critical ones included) run on untouched."""
+        with self._transition:
+            if self.state not in (State.INACTIVE, State.ACTIVE):
+                raise RuntimeError(f"cannot reload a runtime that is {self.state.value}")
+            assert self.loaded is not None and self.engine_set is not None
+            new = self._load(pipelines)
+            if new.profile.module != self.loaded.profile.module:
+                raise UserError(f"the new pipeline set is for {new.profile.module}, this "
+                                f"runtime runs {self.loaded.profile.module}; restart to "
+                                "change device", key="device")
+            self._check_injected(new)
+            report = _diff(self.loaded, new)
+            build = report.added + report.changed
+            engines = self.engine_set.load(new, build, progress)
+            report.engines = [engines[name].info for name in build]
+            self._retired += self.engine_set.install(engines)
+            self._retired += self.engine_set.remove(report.removed)
+            configs = {p.name: p for p in new.config.pipelines}
+            fresh = {name: self._make_pipeline(configs[name], engines[name]) for name in build}
+            self._swap(fresh, report.removed)
+            self.loaded = new
+            self._spec = pipelines
+            return report
+
+    # --- reporting ---------------------------------------------------------------------------
+
+    @property
+    def engines(self) -> list[EngineInfo]:
+        if self.engine_set is None:
+            return []
+        return [e.info for e in self.engine_set.engines.values()]
+
+    def status(self) -> RuntimeStatus:
+        """A snapshot, cheap enough to take at 10 Hz from any thread."""
+        session = self._session
+        power = self.power
+        now = session.loop.now() if session is not None else 0.0
+        mode = power.mode.label if power is not None else "-"
+        lanes: dict[str, float] = {}
+        if session is not None:
+            lanes = session.metrics.utilisation(now).get(mode, {})
+        pipelines = {name: self._pipeline_status(pipeline, session)
+                     for name, pipeline in self.pipelines.items()}
+        device = power.device.name if power is not None else "-"
+        return RuntimeStatus(self.state.value, self._clock_name, round(now, 6), mode,
+                             self._watts(lanes, mode) if session is not None else None,
+                             False, device, pipelines, lanes)
+
+    def summary(self) -> RunSummary:
+        """The summary of the current activation (so far) or of the last one."""
+        if self._session is not None:
+            return self._summarise(self._session)
+        if self._last_summary is None:
+            raise RuntimeError("the runtime has not been active yet")
+        return self._last_summary
+
+    # --- internals: loading ------------------------------------------------------------------
+
+    def _load(self, spec: str | Path | LoadedPipelineSet) -> LoadedPipelineSet:
+        return spec if isinstance(spec, LoadedPipelineSet) else load_pipeline_set(spec)
+
+    def _check_injected(self, loaded: LoadedPipelineSet) -> None:
+        names = {p.name for p in loaded.config.pipelines}
+        unknown = sorted(set(self._given_sources) - names)
+        if unknown:
+            raise ValueError(f"sources given for pipelines that {loaded.path} does not have: "
+                             f"{unknown}")
+
+    def _open_device(self, loaded: LoadedPipelineSet) -> None:
+        """The power device and the simulator the mock engines price latency on."""
+        if self.power is not None:
+            return
+        initial = loaded.profile.resolve(self.options.power_mode) \
+            if self.options.power_mode is not None else loaded.initial_mode
+        device = self._given_device
+        if device is None:
+            device = SimulatedJetson(loaded.profile, initial)
+        elif device.mode.id != initial.id:
+            device.apply_mode(initial)
+        self.simulator = device if isinstance(device, SimulatedJetson) \
+            else SimulatedJetson(loaded.profile, initial)
+        self.power = PowerManager(loaded.profile, device)
+        if self.simulator is not device:
+            simulator = self.simulator
+            self.power.subscribe(lambda _old, new: simulator.apply_mode(new))
+        context = EngineContext(cache=EngineCache(self.options.cache_dir),
+                                device=self.simulator, cpu_threads=self.options.cpu_threads)
+        self.engine_set = EngineSet(context, self.options.backend, self.options.mock_outputs)
+
+    def _make_pipeline(self, config: PipelineConfig, engine: LoadedEngine) -> Pipeline:
+        return Pipeline(config, engine.runner, engine.real_outputs)
+
+    def _add_pipeline(self, config: PipelineConfig, engine: LoadedEngine) -> None:
+        self.pipelines[config.name] = self._make_pipeline(config, engine)
+        self._open_sinks(config)
+
+    def _open_sinks(self, config: PipelineConfig) -> None:
+        opened: list[tuple[Sink, Subscription]] = []
+        try:
+            for index, sink_config in enumerate(config.sinks):
+                sink = open_sink(sink_config, config.name)
+                opened.append((sink, self.bus.subscribe(
+                    SinkSubscriber(sink), [config.name], name=f"{config.name}-sink{index}",
+                    on_error=functools.partial(self._sink_failed, config.name))))
+        except BaseException:
+            _close_sinks(self.bus, opened)
+            raise
+        self._sinks[config.name] = opened
+
+    def _sink_failed(self, name: str, output: Output, exc: Exception) -> None:
+        del output
+        session = self._session
+        if session is not None:
+            session.sink_failed(name, exc)
+
+    def _release(self) -> None:
+        for opened in self._sinks.values():
+            _close_sinks(self.bus, opened)
+        self._sinks.clear()
+        release(self._retired)
+        self._retired = []
+        if self.engine_set is not None:
+            self.engine_set.release_all()
+        self.pipelines = {}
+        self.loaded = None
+
+    # --- internals: running ------------------------------------------------------------------
+
+    @property
+    def _clock_name(self) -> str:
+        return self._clock if isinstance(self._clock, str) else "custom"
+
+    def _new_loop(self) -> EventLoop:
+        if self._clock == "wall":
+            return RealtimeLoop()
+        if self._clock == "sim":
+            return SimulatedLoop(self.options.pace)
+        assert callable(self._clock)
+        return self._clock()
+
+    def _source_for(self, config: PipelineConfig, loop: EventLoop) -> Source:
+        if config.name in self._given_sources:
+            return self._given_sources[config.name]
+        if isinstance(loop, RealtimeLoop) and self.options.camera_processes:
+            from edge_runtime.pipelines.camera_process import open_wall_clock_source
+
+            return open_wall_clock_source(config.source, loop.origin)
+        return open_source(config.source, config.name)
+
+    def _power_schedule(self) -> list[tuple[float, PowerMode]]:
+        assert self.loaded is not None
         schedule = self.options.power_schedule
         if schedule is None:
             schedule = [(s.at_s, s.mode) for s in self.loaded.config.power_schedule]
-        for at_s, mode in schedule:
-            loop.call_at(at_s, self.power.switch, mode)
-        loop.call_at(self.options.duration_s, self._end)
-        loop.call_at(0.0, self._watch, observer)
+        return [(at_s, self.loaded.profile.resolve(mode)) for at_s, mode in schedule]
 
-    def _watch(self, observer: Observer | None) -> None:
-        """Periodic: honour stop requests and feed the live display."""
-        state = self._require_state()
-        if state.stop_requested and not state.ending:
-            self._end()
-        if state.ending:
-            return
-        if observer is not None:
-            observer(self.snapshot())
-        state.loop.call_later(min(self.options.observe_every_s, 0.1) if observer is None
-                              else self.options.observe_every_s, self._watch, observer)
+    def _estimate_now(self, pipeline: Pipeline) -> float | None:
+        assert self.engine_set is not None
+        predicted = pipeline.runner.predicted_device_time_s()
+        if predicted is not None:
+            return predicted
+        engine = self.engine_set.engines.get(pipeline.name)
+        return engine.expected_run_s if engine is not None else None
 
-    def _tick(self, name: str) -> None:
-        state = self._require_state()
-        if state.ending:
-            return
-        pipeline = self.pipelines[name]
-        stages = pipeline.stages
-        now = state.loop.now()
-        frame = stages.capture(now)
-        if frame is None:
-            pipeline.exhausted = True
-            if all(p.exhausted for p in self.pipelines.values()):
-                self._end()
-            return
-        feed = stages.feed(frame)
-        submitted = state.scheduler.submit(name, frame.index, frame.capture_time, now,
-                                           (frame, feed))
-        if submitted.dropped:
-            state.metrics.dropped(name, len(submitted.dropped))
-        rate = stages.rate_hz
-        if rate is not None:
-            tick = max(pipeline.next_tick + 1, math.floor(now * rate + 1e-9) + 1)
-            pipeline.next_tick = tick
-            state.loop.call_at(tick / rate, self._tick, name)
-            if isinstance(state.loop, RealtimeLoop):
-                stages.source.prefetch(tick / rate)
-        else:
-            pipeline.waiting_for_dispatch = True
-        self._request_dispatch()
+    def _estimate_after_switch(self, pipeline: Pipeline, learned: float | None,
+                               old: PowerMode, new: PowerMode) -> float | None:
+        """A run-time estimate for the new clocks: the simulated Jetson's own prediction;
+        on a real module the learned time scaled by the lane's clock ratio; an engine on this
+        host (not the module) keeps its learned time, since the mode does not change it."""
+        predicted = pipeline.runner.predicted_device_time_s()
+        if predicted is not None or learned is None:
+            return predicted
+        power = self._require_power()
+        if power.device.simulated:
+            return None
+        profile = power.profile
+        lane = pipeline.runner.lane
+        return learned * profile.lane_clock_hz(old, lane) / profile.lane_clock_hz(new, lane)
 
-    def _request_dispatch(self) -> None:
-        """Decide once every event of this instant has been handled: frames that arrive
-        together compete together (a best-effort frame must not grab the lane just because its
-        tick was handled a moment before a critical one)."""
-        state = self._require_state()
-        if not state.dispatch_pending:
-            state.dispatch_pending = True
-            state.loop.call_at(state.loop.now(), self._dispatch)
-
-    def _dispatch(self) -> None:
-        state = self._require_state()
-        state.dispatch_pending = False
-        if state.ending:
-            return
-        for job in state.scheduler.decide(state.loop.now()):
-            stages = self.pipelines[job.pipeline].stages
-            _, feed = job.payload
-            runner = stages.runner
-            state.lanes[job.lane].dispatch(functools.partial(runner.infer, feed),
-                                           functools.partial(self._done, job),
-                                           functools.partial(_device_time, runner))
-            pipeline = self.pipelines[job.pipeline]
-            if pipeline.waiting_for_dispatch:
-                pipeline.waiting_for_dispatch = False
-                state.loop.call_later(0.0, self._tick, job.pipeline)
-
-    def _done(self, job: Job, outputs: Outputs | None, error: BaseException | None) -> None:
-        state = self._require_state()
-        now = state.loop.now()
-        state.scheduler.complete(job, now)
-        if error is not None:
-            state.error = state.error or error
-            self._end()
-        else:
-            assert job.started is not None and outputs is not None
-            state.metrics.lane_busy(job.lane, now - job.started)
-            state.output.submit(self._finish, job, outputs)
-        if state.ending:
-            if all(state.scheduler.running(lane) is None for lane in state.scheduler.lanes):
-                state.loop.stop()
-        else:
-            self._request_dispatch()
-
-    def _finish(self, job: Job, outputs: Outputs) -> None:
-        """Decode, score, record and write one output (output thread, or inline)."""
-        state = self._require_state()
+    def _run_loop(self, session: Session) -> None:
         try:
-            frame, _ = job.payload
-            stages = self.pipelines[job.pipeline].stages
-            result = stages.decode(outputs)
-            done_at = state.loop.now()
-            latency = done_at - frame.capture_time
-            missed = job.deadline is not None and done_at > job.deadline
-            state.metrics.output(job.pipeline, latency, missed, done_at,
-                                 result if stages.real_outputs else None, frame.truth)
-            stages.emit(frame, result, outputs, latency, state.metrics.current_mode())
-        except BaseException as exc:
-            state.error = state.error or exc
-            state.stop_requested = True
+            session.loop.run()
+        except BaseException:  # a bug in the mechanism: log it, end the session cleanly
+            log.exception("the runtime's loop stopped on an error")
+            session.ending = True
 
-    def _end(self) -> None:
-        state = self._require_state()
-        if state.ending:
-            return
-        state.ending = True
-        state.ended_at = state.loop.now()
-        if all(state.scheduler.running(lane) is None for lane in state.scheduler.lanes):
-            state.loop.stop()
+    def _stop_session(self) -> RunSummary:
+        session = self._require_session()
+        if isinstance(session.loop, RealtimeLoop):
+            session.loop.call_soon_threadsafe(session.end)
+            if self._thread is not None:
+                self._thread.join(STOP_TIMEOUT_S)
+                self._thread = None
+            self._restore_switch_interval()
         else:
-            state.loop.call_later(DRAIN_S, state.loop.stop)
+            session.end()
+            session.loop.run()
+        session.close()
+        self.bus.flush()
+        for opened in self._sinks.values():
+            for sink, subscription in opened:
+                subscription.flush()
+                sink.flush()
+        for name, pipeline in self.pipelines.items():
+            pipeline.close(owned=name not in self._given_sources)
+        release(self._retired)
+        self._retired = []
+        summary = self._summarise(session)
+        self._last_summary = summary
+        self._session = None
+        return summary
 
-    def _teardown(self, state: _RunState) -> None:
-        for lane in state.lanes.values():
-            lane.close()
-        state.output.close()
-        for pipeline in self.pipelines.values():
-            pipeline.stages.close()
-            pipeline.stages.runner.deactivate()
+    def _swap(self, fresh: dict[str, Pipeline], removed: list[str]) -> None:
+        for name in removed + list(fresh):
+            if name in self._sinks:
+                _close_sinks(self.bus, self._sinks.pop(name))
+        for pipeline in fresh.values():
+            self._open_sinks(pipeline.config)
+        session = self._session
+        if session is None:
+            for name in removed:
+                self.pipelines.pop(name, None)
+            self.pipelines.update(fresh)
+            return
+        for pipeline in fresh.values():
+            pipeline.open(self._source_for(pipeline.config, session.loop))
+        old = {name: self.pipelines[name] for name in removed + list(fresh)
+               if name in self.pipelines}
+        applied = threading.Event()
 
-    def _require_state(self) -> _RunState:
-        assert self._state is not None, "the runtime is not running"
-        return self._state
+        def swap_on_loop() -> None:
+            session.swap(fresh, removed, {n: self._estimate_now(p) for n, p in fresh.items()})
+            applied.set()
 
-    # --- reporting -------------------------------------------------------------------------
+        if isinstance(session.loop, RealtimeLoop):
+            session.loop.call_soon_threadsafe(swap_on_loop)
+            applied.wait(STOP_TIMEOUT_S)
+        else:  # the host drives a simulated loop from this thread: swap at the current instant
+            swap_on_loop()
+        for name in removed:
+            self.pipelines.pop(name, None)
+        self.pipelines.update(fresh)
+        for name, pipeline in old.items():
+            pipeline.close(owned=name not in self._given_sources)
 
-    def snapshot(self) -> RunSnapshot:
-        state = self._require_state()
-        now = state.loop.now()
-        return RunSnapshot(
-            now=now, duration_s=self.options.duration_s, mode=self.power.mode.label,
-            table=state.metrics.table(now),
-            recent_hz={p: state.metrics.recent_hz(p, now) for p in self.pipelines},
-            utilisation=state.metrics.utilisation(now),
-            watts=self._watts(state.metrics, now),
-        )
+    def _lower_switch_interval(self) -> None:
+        wanted = self.options.switch_interval_s
+        if wanted is not None:
+            self._switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(wanted)
 
-    def _watts(self, metrics: RunMetrics, now: float) -> dict[str, float]:
-        watts = {}
-        for label, util in metrics.utilisation(now).items():
-            mode = resolve_mode(self.loaded.profile, label)
-            lanes = {Lane(k): v for k, v in util.items() if k in {m.value for m in Lane}}
-            watts[label] = round(self.device.power_w(lanes, mode), 3)
-        return watts
+    def _restore_switch_interval(self) -> None:
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
 
-    def _summary(self, state: _RunState) -> RunSummary:
-        end = state.ended_at if state.ended_at is not None else state.loop.now()
-        overruns = {name: int(getattr(p.stages.runner, "host_overruns", 0))
+    # --- internals: reporting ----------------------------------------------------------------
+
+    def _pipeline_status(self, pipeline: Pipeline, session: Session | None) -> PipelineStatus:
+        frames = drops = misses = 0
+        p50 = p99 = None
+        hz = 0.0
+        if session is not None and pipeline.name in session.metrics.pipelines:
+            frames, drops, misses, p50, p99 = session.metrics.totals(pipeline.name)
+            hz = session.metrics.recent_hz(pipeline.name, session.loop.now())
+        faults = pipeline.faults
+        return PipelineStatus(
+            pipeline.name, pipeline.health.value, pipeline.runner.lane,
+            pipeline.config.priority.value, pipeline.rate_hz, round(hz, 3),
+            _ms(p50), _ms(p99), frames, misses, drops, faults.bad_frames, dict(faults.errors),
+            faults.restarts, faults.last_error)
+
+    def _watts(self, utilisation: Mapping[str, float], mode_label: str) -> float:
+        assert self.simulator is not None and self.loaded is not None
+        mode = self.loaded.profile.resolve(mode_label)
+        lanes = {Lane(k): v for k, v in utilisation.items() if k in {m.value for m in Lane}}
+        return round(self.simulator.power_w(lanes, mode), 3)
+
+    def _summarise(self, session: Session) -> RunSummary:
+        assert self.loaded is not None and self.power is not None
+        end = session.ended_at if session.ended_at is not None else session.loop.now()
+        utilisation = session.metrics.utilisation(end)
+        overruns = {name: int(getattr(p.runner, "host_overruns", 0))
                     for name, p in self.pipelines.items()}
+        faults = {name: {"state": p.health.value, "errors": dict(p.faults.errors),
+                         "bad_frames": p.faults.bad_frames, "restarts": p.faults.restarts}
+                  for name, p in self.pipelines.items()}
         return summarise(
-            device=self.loaded.profile, clock=self.options.clock, duration_s=end,
-            table=state.metrics.table(end), utilisation=state.metrics.utilisation(end),
-            watts=self._watts(state.metrics, end), mode_seconds=state.metrics.mode_seconds(end),
-            engines=list(self.engines.values()), lateness=state.loop.lateness,
-            host_overruns=overruns, power_switches=self.power.switches,
-        )
+            device=self.loaded.profile, clock=self._clock_name, duration_s=end,
+            table=session.metrics.table(end), utilisation=utilisation,
+            watts={mode: self._watts(util, mode) for mode, util in utilisation.items()},
+            mode_seconds=session.metrics.mode_seconds(end), engines=self.engines,
+            lateness=session.loop.lateness, host_overruns=overruns,
+            power_switches=self.power.switches, faults=faults)
+
+    def _require_session(self) -> Session:
+        if self._session is None or self.state is not State.ACTIVE:
+            raise RuntimeError(f"the runtime is {self.state.value}, not active")
+        return self._session
+
+    def _require_power(self) -> PowerManager:
+        if self.power is None:
+            raise RuntimeError("the runtime is not configured yet")
+        return self.power
+
+    def _pipeline(self, name: str) -> Pipeline:
+        try:
+            return self.pipelines[name]
+        except KeyError:
+            raise ValueError(f"no pipeline '{name}' (known: {sorted(self.pipelines)})") from None
 
 
-def _device_time(runner: BaseRunner) -> float:
-    return runner.last_device_time_s
+def _diff(old: LoadedPipelineSet, new: LoadedPipelineSet) -> ReloadReport:
+    before = {p.name: p for p in old.config.pipelines}
+    report = ReloadReport()
+    for pipeline in new.config.pipelines:
+        name = pipeline.name
+        if name not in before:
+            report.added.append(name)
+        elif pipeline != before[name] or new.recipes[name] != old.recipes[name]:
+            report.changed.append(name)
+        else:
+            report.unchanged.append(name)
+    after = {p.name for p in new.config.pipelines}
+    report.removed = [name for name in before if name not in after]
+    return report
+
+
+def _close_sinks(bus: OutputBus, opened: list[tuple[Sink, Subscription]]) -> None:
+    for sink, subscription in opened:
+        bus.unsubscribe(subscription)
+        sink.close()
+
+
+def _ms(seconds: float | None) -> float | None:
+    return round(seconds * 1e3, 3) if seconds is not None else None
+
+
+__all__ = ["Output", "ReloadReport", "Runtime", "RuntimeOptions"]

@@ -1,4 +1,4 @@
-"""What a run reports: a live snapshot while it runs, and the summary it ends with.
+"""What an activation reports when it ends: the summary (the live view is ``runtime.status``).
 
 The summary's JSON shape is a contract (tests and the demo read it):
 ``pipelines[name][mode]`` holds ``frames, hz, p50_ms, p99_ms, deadline_misses, drops`` (and
@@ -35,19 +35,6 @@ class EngineInfo:
 
 
 @dataclass(frozen=True)
-class RunSnapshot:
-    """The state of a run at one instant, for the live display."""
-
-    now: float
-    duration_s: float
-    mode: str
-    table: Table
-    recent_hz: dict[str, float]
-    utilisation: dict[str, dict[str, float]]
-    watts: dict[str, float]
-
-
-@dataclass(frozen=True)
 class RunSummary:
     device: str
     device_name: str
@@ -60,6 +47,9 @@ class RunSummary:
     loop_lateness_ms: dict[str, float]
     host_overruns: dict[str, int]
     power_switches: int
+    #: Per pipeline: its state at the end, failed frames by stage and kind, bad frames,
+    #: restarts.
+    faults: dict[str, dict[str, Any]]
     notes: list[str]
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,7 +62,8 @@ class RunSummary:
 def summarise(*, device: PowerProfile, clock: str, duration_s: float, table: Table,
               utilisation: dict[str, dict[str, float]], watts: dict[str, float],
               mode_seconds: dict[str, float], engines: list[EngineInfo], lateness: Lateness,
-              host_overruns: dict[str, int], power_switches: int) -> RunSummary:
+              host_overruns: dict[str, int], power_switches: int,
+              faults: dict[str, dict[str, Any]]) -> RunSummary:
     modes = {mode: {"seconds": round(seconds, 3), "watts": watts.get(mode),
                     "utilisation": {k: round(v, 4) for k, v in utilisation.get(mode, {}).items()}}
              for mode, seconds in mode_seconds.items()}
@@ -92,5 +83,5 @@ def summarise(*, device: PowerProfile, clock: str, duration_s: float, table: Tab
         engines={e.pipeline: asdict(e) for e in engines},
         loop_lateness_ms={"mean": round(lateness.mean_s * 1e3, 3),
                           "worst": round(lateness.worst_s * 1e3, 3)},
-        host_overruns=host_overruns, power_switches=power_switches, notes=notes,
+        host_overruns=host_overruns, power_switches=power_switches, faults=faults, notes=notes,
     )

@@ -1,22 +1,26 @@
 """Mechanism: how work leaves the loop and comes back, on each clock.
 
 On the wall clock each lane is a worker thread (an engine's ``infer`` releases the GIL while
-the accelerator, or the simulated one's sleep, runs), and outputs are decoded and written by an
-output thread, so neither blocks the loop. On the simulated clock the same work runs inline and
-its completion is scheduled at ``now + device time``. The scheduler never sees the difference.
+the accelerator runs), and outputs are decoded by an output thread, so neither blocks the loop.
+A lane running a simulated engine also waits out the rest of the modelled device time, as a
+real engine's synchronise would: the engine itself has no clock. On the simulated clock the
+same work runs inline and its completion is scheduled at ``now + device time``. The scheduler
+never sees the difference. The lane thread does nothing but ``infer`` (and that wait): feeds are
+prepared and checked before, outputs decoded after, elsewhere.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
+from edge_runtime.engines.base import BaseRunner, Feed, Outputs
 from edge_runtime.scheduler.loop import EventLoop, RealtimeLoop
 
-Work = Callable[[], Any]
-Done = Callable[[Any, BaseException | None], None]
+Done = Callable[[Outputs | None, BaseException | None], None]
 
 
 class SerialWorker:
@@ -48,16 +52,20 @@ class ThreadedLane:
         self.loop = loop
         self.worker = SerialWorker(f"lane-{name}")
 
-    def dispatch(self, work: Work, done: Done, device_time: Callable[[], float]) -> None:
-        del device_time  # the wall clock measures it
+    def dispatch(self, runner: BaseRunner, feed: Feed, done: Done) -> None:
         self.loop.expect_external()
-        self.worker.submit(self._execute, work, done)
+        self.worker.submit(self._execute, runner, feed, done)
 
-    def _execute(self, work: Work, done: Done) -> None:
+    def _execute(self, runner: BaseRunner, feed: Feed, done: Done) -> None:
+        started = time.perf_counter()
+        result: Outputs | None = None
+        error: BaseException | None = None
         try:
-            result, error = work(), None
-        except BaseException as exc:  # reported on the loop thread, where the run stops
-            result, error = None, exc
+            result = runner.infer(feed, checked=True)
+        except Exception as exc:  # the frame fails; the loop counts it
+            error = exc
+        if error is None and runner.simulated_timing:
+            sleep_until(started + runner.last_device_time_s)
         self.loop.call_soon_threadsafe(done, result, error)
 
     def close(self) -> None:
@@ -71,19 +79,22 @@ class SimulatedLane:
         self.name = name
         self.loop = loop
 
-    def dispatch(self, work: Work, done: Done, device_time: Callable[[], float]) -> None:
+    def dispatch(self, runner: BaseRunner, feed: Feed, done: Done) -> None:
+        result: Outputs | None = None
+        error: BaseException | None = None
         try:
-            result, error = work(), None
+            result = runner.infer(feed, checked=True)
         except Exception as exc:
-            result, error = None, exc
-        self.loop.call_later(device_time() if error is None else 0.0, done, result, error)
+            error = exc
+        self.loop.call_later(runner.last_device_time_s if error is None else 0.0, done, result,
+                             error)
 
     def close(self) -> None:
         pass
 
 
 class ThreadedOutput:
-    """Decoding and sinks on their own thread, off the loop."""
+    """Decoding on its own thread, off the loop and the lanes."""
 
     def __init__(self) -> None:
         self.worker = SerialWorker("outputs")
@@ -96,8 +107,18 @@ class ThreadedOutput:
 
 
 class InlineOutput:
+    """Decoding inline, on the simulated clock."""
+
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
         fn(*args)
 
     def close(self) -> None:
         pass
+
+
+def sleep_until(deadline: float) -> None:
+    """Wait until ``perf_counter() >= deadline``, releasing the GIL. Plain sleep overshoots by
+    tens of microseconds; spinning would be tighter but fights other threads for the GIL."""
+    remaining = deadline - time.perf_counter()
+    if remaining > 0:
+        time.sleep(remaining)

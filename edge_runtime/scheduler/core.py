@@ -25,6 +25,11 @@ Rules. Everything that affects a scheduling decision lives in this module, and n
    warms each engine up) and are learned from completions (an exponentially weighted mean); a
    pipeline with neither is assumed to fit. A best-effort job that
    never fits never runs: its frames are dropped and counted, which is what best effort means.
+   A reservation expires once its latest start has passed with no frame: the protected
+   pipeline has stalled (a camera stopped), its frame could no longer be served in time, and
+   lower classes must not wait on a frame that is not coming. New clocks (a power-mode switch)
+   replace the learned run times with the caller's new estimates, since stale ones
+   under-protect right after a down-shift.
 8. The core is told the time; it never reads a clock, sleeps, starts a thread or touches a
    device. The same code runs on the wall clock and on a simulated one.
 
@@ -131,15 +136,17 @@ class _PipelineState:
         else:
             self.expected_run_s += ESTIMATE_WEIGHT * (run_s - self.expected_run_s)
 
-    def latest_start(self) -> float | None:
+    def latest_start(self, now: float) -> float | None:
         """When this pipeline's next frame must start to meet its deadline (rule 7), if it is
-        periodic, has a deadline, and has no frame waiting or running now."""
+        periodic, has a deadline, has no frame waiting or running now, and that moment has not
+        already passed (an expired reservation protects nothing)."""
         spec = self.spec
         if (spec.period_s is None or spec.deadline_s is None or self.last_release is None
                 or self.waiting or self.running is not None):
             return None
-        return (self.last_release + spec.period_s + spec.deadline_s
-                - (self.expected_run_s or 0.0))
+        latest = (self.last_release + spec.period_s + spec.deadline_s
+                  - (self.expected_run_s or 0.0))
+        return latest if latest >= now else None
 
 
 @dataclass(frozen=True)
@@ -169,6 +176,89 @@ class Scheduler:
         if spec.queue_depth < 1:
             raise SchedulerError("queue_depth must be at least 1")
         self._pipelines[spec.name] = _PipelineState(spec, expected_run_s=spec.expected_run_s)
+
+    def update_pipeline(self, spec: PipelineSpec) -> tuple[Job, ...]:
+        """Replace a pipeline's contract (new rate, new engine after a reload). A running job
+        finishes where it runs; waiting jobs were prepared for the old contract and are
+        dropped (returned, so the caller counts them)."""
+        state = self._state(spec.name)
+        if spec.lane not in self._lanes:
+            raise SchedulerError(f"pipeline {spec.name} needs lane {spec.lane}, which this "
+                                 f"scheduler does not have ({sorted(self._lanes)})")
+        dropped = self.drop_waiting(spec.name) if spec.lane != state.spec.lane or \
+            spec.queue_depth < len(state.waiting) else ()
+        estimate = spec.expected_run_s if spec.expected_run_s is not None \
+            else state.expected_run_s
+        state.spec = spec
+        state.expected_run_s = estimate
+        return dropped
+
+    def remove_pipeline(self, name: str) -> tuple[Job, ...]:
+        """Forget a pipeline that has no running job; its waiting jobs are dropped."""
+        state = self._state(name)
+        if state.running is not None:
+            raise SchedulerError(f"pipeline {name} has a job running; remove it once done")
+        dropped = self.drop_waiting(name)
+        del self._pipelines[name]
+        return dropped
+
+    def drop_waiting(self, name: str) -> tuple[Job, ...]:
+        """Drop every waiting job of a pipeline (it was disabled or reconfigured)."""
+        state = self._state(name)
+        dropped = tuple(state.waiting)
+        for job in dropped:
+            job.apply(Event.DROP)
+        state.waiting.clear()
+        return dropped
+
+    def pause_protection(self, name: str) -> None:
+        """The pipeline will submit nothing for now (disabled, failed): release its
+        deadline-protection reservation at once instead of letting it expire."""
+        self._state(name).last_release = None
+
+    def reset_estimates(self, estimates: dict[str, float | None]) -> None:
+        """New clocks: replace learned run times with the caller's estimates for them (rule
+        7). A pipeline given None keeps what it has."""
+        for name, estimate in estimates.items():
+            if estimate is not None:
+                self._state(name).expected_run_s = estimate
+
+    def wake_time(self, now: float) -> float | None:
+        """When a job that deadline protection holds back on an idle lane may become eligible
+        (the earliest reservation in its way expires), so the caller decides again then rather
+        than at the next unrelated event. None when nothing is held back."""
+        times = []
+        for state in self._pipelines.values():
+            lane = state.spec.lane
+            if state.waiting and state.running is None and self._lanes[lane] is None:
+                times += self._protected(lane, state.spec.priority, now)
+        return min(times) + 1e-9 if times else None
+
+    def add_lane(self, lane: str) -> None:
+        self._lanes.setdefault(lane, None)
+
+    def likely_to_run(self, pipeline: str, now: float) -> bool:
+        """Would a frame of ``pipeline`` submitted now probably start before newer frames
+        replace it? The caller prepares a frame's input only then (work on a frame that will be
+        dropped is wasted) and otherwise at dispatch. Always true for a pipeline that is not
+        periodic. An estimate, from the expected run times: it never changes a decision."""
+        state = self._state(pipeline)
+        spec = state.spec
+        if spec.period_s is None:
+            return True
+        replaced_by = now + spec.period_s * spec.queue_depth
+        start = now
+        running = self._lanes[spec.lane]
+        if running is not None and running.started is not None:
+            owner = self._pipelines.get(running.pipeline)
+            start = max(start, running.started + (owner.expected_run_s or 0.0 if owner else 0.0))
+        ahead = min(len(state.waiting), spec.queue_depth - 1)
+        start += ahead * (state.expected_run_s or 0.0)
+        return start <= replaced_by
+
+    @property
+    def pipelines(self) -> list[str]:
+        return list(self._pipelines)
 
     @property
     def lanes(self) -> list[str]:
@@ -227,15 +317,15 @@ class Scheduler:
         """The best candidate that does not endanger a higher class's next frame (rule 7)."""
         for _, job in candidates:
             run_s = self._pipelines[job.pipeline].expected_run_s or 0.0
-            if all(now + run_s <= latest for latest in self._protected(lane, job.priority)):
+            if all(now + run_s <= latest for latest in self._protected(lane, job.priority, now)):
                 return job
         return None
 
-    def _protected(self, lane: str, priority: int) -> list[float]:
+    def _protected(self, lane: str, priority: int, now: float) -> list[float]:
         latest = []
         for state in self._pipelines.values():
             if state.spec.lane == lane and state.spec.priority < priority:
-                start_by = state.latest_start()
+                start_by = state.latest_start(now)
                 if start_by is not None:
                     latest.append(start_by)
         return latest

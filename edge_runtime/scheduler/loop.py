@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import threading
 import time
 from collections import deque
@@ -74,6 +75,10 @@ class EventLoop:
     def call_later(self, delay: float, callback: Callback, *args: Any) -> Timer:
         return self.call_at(self.now() + max(delay, 0.0), callback, *args)
 
+    def call_soon_threadsafe(self, callback: Callback, *args: Any) -> None:
+        """Run ``callback`` on the loop at its next step (safe from any thread)."""
+        raise NotImplementedError
+
     def stop(self) -> None:
         self._stopped = True
 
@@ -100,7 +105,9 @@ class SimulatedLoop(EventLoop):
     """Discrete-event time: ``now`` is the time of the event being run.
 
     ``pace`` > 0 paces events to the wall clock (1.0 = real time) so a person can watch; the
-    host's computing time is still not charged to simulated time.
+    host's computing time is still not charged to simulated time. Callbacks posted with
+    :meth:`call_soon_threadsafe` (a host pushing a frame, switching a power mode) run at the
+    current simulated time, before the next timed event.
     """
 
     def __init__(self, pace: float | None = None) -> None:
@@ -108,24 +115,51 @@ class SimulatedLoop(EventLoop):
         self._now = 0.0
         self.pace = pace
         self._wall_start: float | None = None
+        self._inbox: deque[tuple[Callback, tuple[Any, ...]]] = deque()
+        self._inbox_lock = threading.Lock()
 
     def now(self) -> float:
         return self._now
 
+    def call_soon_threadsafe(self, callback: Callback, *args: Any) -> None:
+        with self._inbox_lock:
+            self._inbox.append((callback, args))
+
     def step(self) -> bool:
+        return self._step_before(math.inf)
+
+    def run_until(self, until: float) -> None:
+        """Run every event due before ``until``, then stand at ``until`` (events due exactly
+        then run in the next call, so running in pieces gives the same timeline as one run)."""
+        while not self._stopped and self._step_before(until):
+            pass
+        if not self._stopped:
+            self._pace_to(until)
+            self._now = max(self._now, until)
+
+    def _step_before(self, until: float) -> bool:
+        with self._inbox_lock:
+            posted = self._inbox.popleft() if self._inbox else None
+        if posted is not None:
+            posted[0](*posted[1])
+            return True
         timer = self._pop_due()
-        if timer is None:
+        if timer is None or timer.when >= until:
             return False
         heapq.heappop(self._timers)
-        if self.pace:
-            if self._wall_start is None:
-                self._wall_start = time.monotonic() - timer.when / self.pace
-            delay = self._wall_start + timer.when / self.pace - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+        self._pace_to(timer.when)
         self._now = max(self._now, timer.when)
         timer.callback(*timer.args)
         return True
+
+    def _pace_to(self, when: float) -> None:
+        if not self.pace or math.isinf(when):
+            return
+        if self._wall_start is None:
+            self._wall_start = time.monotonic() - self._now / self.pace
+        delay = self._wall_start + when / self.pace - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
 
 
 class RealtimeLoop(EventLoop):
@@ -137,6 +171,12 @@ class RealtimeLoop(EventLoop):
         self._inbox: deque[tuple[Callback, tuple[Any, ...]]] = deque()
         self._wake = threading.Condition()
         self.pending_external = 0
+
+    @property
+    def origin(self) -> float:
+        """The ``time.monotonic()`` that ``now() == 0`` is (system-wide: other processes, such
+        as a camera's, can share this clock)."""
+        return self._origin
 
     def now(self) -> float:
         return time.monotonic() - self._origin

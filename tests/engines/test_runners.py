@@ -30,7 +30,7 @@ def image() -> np.ndarray[Any, np.dtype[np.float32]]:
 
 def test_mock_outputs_have_the_engines_shapes_and_take_the_modelled_time(
         tiny_recipe: Path, cache: EngineCache, device: SimulatedJetson) -> None:
-    ctx = EngineContext(cache=cache, device=device, realtime=False)
+    ctx = EngineContext(cache=cache, device=device)
     artifact = build_engine(load_recipe(tiny_recipe), BackendName.MOCK, ctx).artifact
     assert artifact.manifest.lane == "gpu"
     assert artifact.manifest.labels == ["a", "b", "c", "d"]
@@ -47,7 +47,7 @@ def test_mock_outputs_have_the_engines_shapes_and_take_the_modelled_time(
 
 def test_mock_real_outputs_equal_onnxruntime(tiny_recipe: Path, cache: EngineCache,
                                              device: SimulatedJetson) -> None:
-    ctx = EngineContext(cache=cache, device=device, realtime=False)
+    ctx = EngineContext(cache=cache, device=device)
     recipe = load_recipe(tiny_recipe)
     artifact = build_engine(recipe, BackendName.MOCK, ctx).artifact
     x = image()
@@ -64,7 +64,7 @@ def test_mock_real_outputs_equal_onnxruntime(tiny_recipe: Path, cache: EngineCac
 
 def test_runner_checks_catch_misuse(tiny_recipe: Path, cache: EngineCache,
                                     device: SimulatedJetson) -> None:
-    ctx = EngineContext(cache=cache, device=device, realtime=False)
+    ctx = EngineContext(cache=cache, device=device)
     runner = make_runner(build_engine(load_recipe(tiny_recipe), BackendName.MOCK, ctx).artifact,
                          ctx)
     with pytest.raises(RunnerError, match="not active"):

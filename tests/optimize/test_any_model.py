@@ -154,8 +154,7 @@ def test_any_model_builds_runs_and_reports(case: str, precision: str, backend: B
         "onnx": tmp_path / f"{case}.onnx", "name": case, "precision": precision,
         "inputs": inputs, "calibration": {"data": str(calib), "batches": 3, "batch_size": 8},
         "evaluation": {"frames": 24}, "max_accuracy_drop": 5.0})
-    context = EngineContext(cache=EngineCache(tmp_path / "cache"), device=device,
-                            realtime=False)
+    context = EngineContext(cache=EngineCache(tmp_path / "cache"), device=device)
     built = build_engine(recipe, backend, context)
     manifest = built.artifact.manifest
     assert {s.name for s in manifest.inputs} == {i.name for i in model.graph.input}

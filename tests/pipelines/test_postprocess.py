@@ -46,10 +46,17 @@ def test_detection_decodes_thresholds_and_suppresses_overlaps_per_class() -> Non
     result = decode({"detections": rows})
     assert isinstance(result, Detections)
     assert result.class_ids.tolist() == [0, 1]
-    np.testing.assert_allclose(result.boxes[0], [30 / 200, 30 / 100, 70 / 200, 70 / 100],
-                               atol=1e-6)
+    # boxes in the pixels of the engine input when no image size is given ...
+    np.testing.assert_allclose(result.boxes[0], [30, 30, 70, 70], atol=1e-4)
+    np.testing.assert_allclose(result.normalised_boxes[0],
+                               [30 / 200, 30 / 100, 70 / 200, 70 / 100], atol=1e-6)
     assert result.labels == ("x", "y")
     assert len(result.to_record()["boxes"]) == 2  # type: ignore[arg-type]
+    # ... and in the camera image's pixels when the frame was resized to the engine input
+    camera = decode({"detections": rows}, (480, 640))
+    assert isinstance(camera, Detections) and camera.image_size == (480, 640)
+    np.testing.assert_allclose(camera.boxes[0], [96, 144, 224, 336], atol=1e-3)
+    np.testing.assert_allclose(camera.normalised_boxes, result.normalised_boxes, atol=1e-6)
 
 
 def test_nms_respects_the_limit_and_keeps_best_first() -> None:

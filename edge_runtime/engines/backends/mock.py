@@ -3,12 +3,12 @@
 This is a stand-in for TensorRT on hardware this machine lacks. Building reads the ONNX, runs
 shape inference and records each layer's MACs and traffic in the manifest; the plan is the ONNX
 itself. Running returns outputs of the right names, shapes and dtypes (zeros, or the real
-values from onnxruntime on the CPU) and takes the time the device model predicts for the
-current power mode and lane: on the wall clock the runner sleeps out the rest of that time
-(sleep releases the GIL, as a real engine's synchronise would), on a simulated clock it only
-reports it. When real outputs take this host longer than the modelled device time, the
-inference overruns and the count is kept (``host_overruns``), so nobody mistakes the host's
-speed for the Jetson's.
+values from onnxruntime on the CPU) and reports, as its device time, what the device model
+predicts for the current power mode and lane. It never waits: on the wall clock the lane waits
+out the rest of the modelled time (as a real engine's synchronise would), on the simulated
+clock the loop advances by it. When real outputs take this host longer than the modelled device
+time, the inference overruns and the count is kept (``host_overruns``), so nobody mistakes the
+host's speed for the Jetson's.
 """
 
 from __future__ import annotations
@@ -72,14 +72,6 @@ def effective_precision(recipe: EngineRecipe) -> Precision:
     return Precision.INT8 if recipe.precision is Precision.BEST else recipe.precision
 
 
-def sleep_until(deadline: float) -> None:
-    """Wait until ``perf_counter() >= deadline``, releasing the GIL. Plain sleep overshoots by
-    tens of microseconds; spinning would be tighter but fights other threads for the GIL."""
-    remaining = deadline - time.perf_counter()
-    if remaining > 0:
-        time.sleep(remaining)
-
-
 class MockBuilder(EngineBuilder):
     """Builds simulated-Jetson plans: the ONNX plus its layer cost profile."""
 
@@ -118,11 +110,12 @@ class MockBuilder(EngineBuilder):
 class MockRunner(BaseRunner):
     """Runs a simulated-Jetson plan on ``device`` (see the module docstring)."""
 
-    def __init__(self, artifact: Artifact, device: SimulatedJetson, *, realtime: bool = True,
+    simulated_timing = True
+
+    def __init__(self, artifact: Artifact, device: SimulatedJetson, *,
                  outputs: MockOutputs | None = None, cpu_threads: int = 1) -> None:
         super().__init__(artifact, artifact.manifest.lane)
         self.device = device
-        self.realtime = realtime
         recipe_outputs = artifact.manifest.recipe.get("mock", {}).get("outputs", "synthetic")
         self.outputs_mode = outputs or MockOutputs(recipe_outputs)
         self.cpu_threads = cpu_threads
@@ -160,6 +153,9 @@ class MockRunner(BaseRunner):
                                                                 self.precision, batch)
         return self._latencies[key]
 
+    def predicted_device_time_s(self) -> float:
+        return self.modelled_latency_s()
+
     def infer_impl(self, feed: Feed) -> Outputs:
         started = time.perf_counter()
         batch = max(int(next(iter(feed.values())).shape[0]) // self._costed_batch, 1) \
@@ -172,10 +168,8 @@ class MockRunner(BaseRunner):
         else:
             outputs = self._zeros(batch)
         self.last_device_time_s = modelled
-        if self.realtime:
-            if time.perf_counter() - started > modelled:
-                self.host_overruns += 1
-            sleep_until(started + modelled)
+        if time.perf_counter() - started > modelled:
+            self.host_overruns += 1
         return outputs
 
     def _zeros(self, batch: int) -> Outputs:

@@ -14,6 +14,7 @@ from edge_runtime.engines.backends.tensorrt.calibrator import (
     CalibrationBatches,
     CalibrationInput,
     CalibratorKind,
+    CalibratorMethods,
     DeviceBatches,
     cache_algorithm,
     calibrator_kind,
@@ -135,3 +136,27 @@ def test_make_calibrator_from_a_cache_alone(install_trt: InstallTrt) -> None:
     assert isinstance(calibrator, trt.IInt8EntropyCalibrator2)
     assert calibrator.read_calibration_cache() == cache
     assert calibrator.get_batch(["image", "mask"]) == []
+
+
+def test_both_calibrators_share_one_body_and_behave_the_same(install_trt: InstallTrt,
+                                                             cuda: FakeCuda) -> None:
+    trt = install_trt("10.3.0.30")
+    bases = {CalibrationMethod.ENTROPY: trt.IInt8EntropyCalibrator2,
+             CalibrationMethod.MINMAX: trt.IInt8MinMaxCalibrator}
+    seen: dict[CalibrationMethod, tuple[Any, ...]] = {}
+    for method, base in bases.items():
+        written: list[bytes] = []
+        calibrator = make_calibrator(method, feeds(2), 2, None, written.append,
+                                     inputs=INPUTS, cuda=cuda)
+        assert isinstance(calibrator, base) and isinstance(calibrator, CalibratorMethods)
+        for name in ("get_batch_size", "get_batch", "read_calibration_cache",
+                     "write_calibration_cache"):
+            assert getattr(type(calibrator), name) is getattr(CalibratorMethods, name)
+        pointers = calibrator.get_batch(["image", "mask"])
+        batch = [cuda.read(p, shape, np.float32).tolist()
+                 for p, shape in zip(pointers, [(2, 3), (2, 1)], strict=True)]
+        calibrator.write_calibration_cache(memoryview(b"cache"))
+        seen[method] = (calibrator.get_batch_size(), calibrator.read_calibration_cache(), batch,
+                        calibrator.get_batch(["image", "mask"]), written)
+    assert seen[CalibrationMethod.ENTROPY] == seen[CalibrationMethod.MINMAX]
+    assert seen[CalibrationMethod.MINMAX][0] == 2 and seen[CalibrationMethod.MINMAX][3] == []

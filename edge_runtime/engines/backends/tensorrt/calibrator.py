@@ -220,6 +220,30 @@ class CalibratorSource:
         self.on_cache(bytes(cache))
 
 
+class CalibratorMethods:
+    """The body both TensorRT calibrator subclasses share: each answers TensorRT from its
+    :class:`CalibratorSource`. Mixed in before the TensorRT base (so these methods are the
+    overrides TensorRT calls); the subclass's ``__init__`` calls that base's ``__init__``
+    explicitly (a pybind11 class needs it, and ``super()`` is unreliable across pybind11
+    multiple inheritance), then sets ``_source``."""
+
+    _source: CalibratorSource
+
+    def get_batch_size(self) -> int:
+        return self._source.batch_size
+
+    def get_batch(self, names: list[str]) -> list[int]:
+        return self._source.get_batch(names)
+
+    # TensorRT documents None as "no cache: calibrate" (the stubs' Buffer type does not
+    # resolve, so mypy accepts the Optional here).
+    def read_calibration_cache(self) -> bytes | None:
+        return self._source.read_cache()
+
+    def write_calibration_cache(self, cache: Buffer) -> None:
+        self._source.write_cache(cache)
+
+
 def make_calibrator(method: CalibrationMethod, feeds: CalibrationFeeds | None, batch_size: int,
                     cache_in: bytes | None, on_cache: Callable[[bytes], None], *,
                     inputs: Mapping[str, CalibrationInput], cuda: CudaApi | None,
@@ -230,7 +254,8 @@ def make_calibrator(method: CalibrationMethod, feeds: CalibrationFeeds | None, b
     networks, where the calibration profile's shape rules); ``on_cache`` receives the cache
     TensorRT writes. With a cache and no feeds, TensorRT reads the cache and never asks for a
     batch; ``cuda`` is needed only when there are feeds. The two subclasses are spelled out
-    (not one class over a base chosen at run time) so that mypy checks both against the stubs.
+    (not one class over a base chosen at run time) so that mypy checks both against the stubs;
+    both take their methods from :class:`CalibratorMethods`.
     """
     import tensorrt as trt
 
@@ -241,39 +266,15 @@ def make_calibrator(method: CalibrationMethod, feeds: CalibrationFeeds | None, b
         if feeds is not None and cuda is not None else None
     source = CalibratorSource(device, batch_size, cache_in, on_cache)
 
-    class EntropyCalibrator2(trt.IInt8EntropyCalibrator2):
+    class EntropyCalibrator2(CalibratorMethods, trt.IInt8EntropyCalibrator2):
         def __init__(self) -> None:
             trt.IInt8EntropyCalibrator2.__init__(self)  # pybind11: init the base explicitly
+            self._source = source
 
-        def get_batch_size(self) -> int:
-            return source.batch_size
-
-        def get_batch(self, names: list[str]) -> list[int]:
-            return source.get_batch(names)
-
-        # TensorRT documents None as "no cache: calibrate" (the stubs' Buffer type does not
-        # resolve, so mypy accepts the Optional here).
-        def read_calibration_cache(self) -> bytes | None:
-            return source.read_cache()
-
-        def write_calibration_cache(self, cache: Buffer) -> None:
-            source.write_cache(cache)
-
-    class MinMaxCalibrator(trt.IInt8MinMaxCalibrator):
+    class MinMaxCalibrator(CalibratorMethods, trt.IInt8MinMaxCalibrator):
         def __init__(self) -> None:
             trt.IInt8MinMaxCalibrator.__init__(self)
-
-        def get_batch_size(self) -> int:
-            return source.batch_size
-
-        def get_batch(self, names: list[str]) -> list[int]:
-            return source.get_batch(names)
-
-        def read_calibration_cache(self) -> bytes | None:
-            return source.read_cache()
-
-        def write_calibration_cache(self, cache: Buffer) -> None:
-            source.write_cache(cache)
+            self._source = source
 
     if kind is CalibratorKind.MINMAX:
         return MinMaxCalibrator()

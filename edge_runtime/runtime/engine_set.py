@@ -1,0 +1,113 @@
+"""The engines of a pipeline set: built (or loaded from the cache), activated, warmed up.
+
+Loaders build, runners run: this module asks the engine layer for an artifact per pipeline
+(through the verified cache, so a second ``configure`` is all cache hits), opens its runner and
+warms it up, which gives the scheduler its first run-time estimate. Two pipelines that run the
+same recipe share the artifact and get a runner each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_runtime.config.loading import LoadedPipelineSet
+from edge_runtime.config.pipeline import PipelineConfig
+from edge_runtime.config.recipe import BackendName, EngineRecipe, MockOutputs
+from edge_runtime.engines.base import BaseRunner, BuildResult
+from edge_runtime.engines.registry import (
+    EngineContext,
+    build_engine,
+    make_runner,
+    resolve_backend,
+)
+from edge_runtime.optimize.data import PipelineData
+from edge_runtime.optimize.progress import Progress
+from edge_runtime.optimize.stages import needs_pipeline
+from edge_runtime.runtime.summary import EngineInfo
+
+
+@dataclass
+class LoadedEngine:
+    """A pipeline's engine, ready to run."""
+
+    runner: BaseRunner
+    info: EngineInfo
+    real_outputs: bool
+    expected_run_s: float
+
+
+class EngineSet:
+    """Builds and holds the runners of the pipelines it is given."""
+
+    def __init__(self, context: EngineContext, backend: BackendName | None,
+                 mock_outputs: MockOutputs | None) -> None:
+        self.context = context
+        self.backend = backend
+        self.mock_outputs = mock_outputs
+        self.engines: dict[str, LoadedEngine] = {}
+
+    def load(self, loaded: LoadedPipelineSet, names: list[str],
+             progress: Progress | None = None) -> dict[str, LoadedEngine]:
+        """Build (or fetch) and activate the engines of the named pipelines; returns them
+        without installing them (a reload builds while the old engines still run)."""
+        built: dict[tuple[Path, BackendName, str, str], BuildResult] = {}
+        result: dict[str, LoadedEngine] = {}
+        try:
+            for pipeline in loaded.config.pipelines:
+                if pipeline.name in names:
+                    recipe = loaded.recipes[pipeline.name]
+                    result[pipeline.name] = self._load_one(pipeline, recipe, built, progress)
+        except BaseException:
+            release(result.values())
+            raise
+        return result
+
+    def install(self, engines: dict[str, LoadedEngine]) -> list[LoadedEngine]:
+        """Make ``engines`` current; returns the engines they replace (the caller releases
+        them once nothing runs on them)."""
+        replaced = [self.engines[name] for name in engines if name in self.engines]
+        self.engines.update(engines)
+        return replaced
+
+    def remove(self, names: list[str]) -> list[LoadedEngine]:
+        return [self.engines.pop(name) for name in names if name in self.engines]
+
+    def release_all(self) -> None:
+        release(self.engines.values())
+        self.engines.clear()
+
+    def _load_one(self, pipeline: PipelineConfig, recipe: EngineRecipe,
+                  built: dict[tuple[Path, BackendName, str, str], BuildResult],
+                  progress: Progress | None) -> LoadedEngine:
+        backend = resolve_backend(self.backend, recipe)
+        data = PipelineData(pipeline.source, pipeline.preprocess, pipeline.postprocess) \
+            if needs_pipeline(recipe) else None
+        key = (Path(recipe.onnx), backend, recipe.model_dump_json(),
+               pipeline.name if data is not None else "")
+        if key not in built:
+            built[key] = build_engine(recipe, backend, self.context, progress=progress,
+                                      pipeline=data)
+        result = built[key]
+        mock_outputs = self.mock_outputs or pipeline.engine.mock_outputs
+        runner = make_runner(result.artifact, self.context, mock_outputs)
+        real = backend is not BackendName.MOCK or \
+            getattr(runner, "outputs_mode", None) is MockOutputs.ONNXRUNTIME
+        runner.activate()
+        try:
+            expected = runner.warmup()
+        except BaseException:
+            runner.deactivate()
+            raise
+        manifest = result.artifact.manifest
+        info = EngineInfo(pipeline.name, manifest.name, manifest.backend, manifest.lane,
+                          manifest.precision, result.cache_hit, round(result.seconds, 4),
+                          manifest.key, real, list(manifest.notes))
+        return LoadedEngine(runner, info, real, expected)
+
+
+def release(engines: Iterable[LoadedEngine]) -> None:
+    """Deactivate the runners of ``engines``."""
+    for engine in engines:
+        engine.runner.deactivate()

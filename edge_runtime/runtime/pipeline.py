@@ -1,0 +1,114 @@
+"""One pipeline of a running set: its stages around the engine, and its run state.
+
+source -> preprocess -> (engine) -> postprocess. The engine step belongs to the scheduler and
+the lanes; this object captures and prepares the engine's input and decodes its output, so the
+same pipeline serves both clocks. Sinks are output subscribers (``runtime.outputs``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge_runtime.config.pipeline import PipelineConfig
+from edge_runtime.engines.base import BaseRunner, Feed, Outputs
+from edge_runtime.pipelines.postprocess import Decoder, Result, make_decoder
+from edge_runtime.pipelines.preprocess import Preprocessor, spatial_size
+from edge_runtime.pipelines.sources import Empty, ExternalSource, Frame, Source
+from edge_runtime.runtime.faults import FaultTracker, Health
+from edge_runtime.runtime.outputs import RawTensors
+
+#: Prepared tensors a pipeline may have in flight beyond its queue: one running, one being
+#: prepared, one spare for the frame that replaces a waiting one.
+IN_FLIGHT_BUFFERS = 3
+
+
+class Pipeline:
+    """Everything a pipeline does around its engine, and whether it is taking frames."""
+
+    def __init__(self, config: PipelineConfig, runner: BaseRunner, real_outputs: bool) -> None:
+        self.config = config
+        self.name = config.name
+        self.runner = runner
+        self.real_outputs = real_outputs
+        self._source: Source | None = None
+        inputs = runner.input_specs()
+        wanted = config.preprocess.input or inputs[0].name
+        spec = next((s for s in inputs if s.name == wanted), None)
+        if spec is None:
+            raise ValueError(f"engine {runner.name} has no input '{wanted}'")
+        self.input_name = wanted
+        self.input_hw = spatial_size(spec.concrete_shape(), config.preprocess.layout)
+        self.extra_inputs = {s.name: np.zeros(s.concrete_shape(), dtype=s.numpy_dtype)
+                             for s in inputs if s.name != wanted}
+        self.preprocessor = Preprocessor(config.preprocess, self.input_hw,
+                                         config.queue_depth + IN_FLIGHT_BUFFERS)
+        self.decoder: Decoder | None = None
+        if config.postprocess is not None:
+            self.decoder = make_decoder(config.postprocess, runner.manifest.labels,
+                                        self.input_hw)
+        self.faults = FaultTracker(config.name, config.faults)
+        self.enabled = config.enabled
+        self.exhausted = False
+        self.rate_override: float | None = None
+        self._feed_checked = False
+
+    @property
+    def source(self) -> Source:
+        if self._source is None:
+            raise RuntimeError(f"pipeline {self.name} has no open source (not active)")
+        return self._source
+
+    def open(self, source: Source) -> None:
+        """Attach the source for an activation (sources start and stop with it)."""
+        self._source = source
+        self.exhausted = False
+
+    @property
+    def rate_hz(self) -> float | None:
+        """Processing rate: set live, else the pipeline's, else the source's; None =
+        free-running (a file source) or driven by pushes (an external one)."""
+        if self.rate_override or self.config.rate_hz:
+            return self.rate_override or self.config.rate_hz
+        return self._source.rate_hz if self._source is not None else None
+
+    @property
+    def external(self) -> ExternalSource | None:
+        return self._source if isinstance(self._source, ExternalSource) else None
+
+    @property
+    def health(self) -> Health:
+        if self.faults.failed:
+            return Health.FAILED
+        if not self.enabled:
+            return Health.DISABLED
+        if self.exhausted:
+            return Health.EXHAUSTED
+        return Health.RUNNING
+
+    @property
+    def taking_frames(self) -> bool:
+        return self.health is Health.RUNNING
+
+    def capture(self, now: float) -> Frame | Empty:
+        """The newest frame; raises ``BadFrameError`` for one the source cannot decode."""
+        return self.source.read(now)
+
+    def prepare(self, frame: Frame) -> Feed:
+        """The engine's feed for a frame. The first feed is checked against the engine; later
+        ones have the same layout (reused buffers), so the lane runs them unchecked."""
+        feed = {self.input_name: self.preprocessor(frame.image), **self.extra_inputs}
+        if not self._feed_checked:
+            self.runner.check_feed(feed)
+            self._feed_checked = True
+        return feed
+
+    def decode(self, outputs: Outputs, frame: Frame) -> Result | RawTensors:
+        if self.decoder is None:
+            return RawTensors(outputs)
+        return self.decoder(outputs, (int(frame.image.shape[0]), int(frame.image.shape[1])))
+
+    def close(self, owned: bool = True) -> None:
+        """Detach the source, closing it unless the host injected it (the host owns it)."""
+        if self._source is not None and owned:
+            self._source.close()
+        self._source = None

@@ -1,0 +1,54 @@
+"""What a host sees of a runtime at one instant: :meth:`Runtime.status`.
+
+Cheap enough to call at 10 Hz (a ROS diagnostics timer, a watchdog, the live table): counters
+are read under the metrics lock, latency percentiles come from the last few hundred frames, not
+the whole run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PipelineStatus:
+    name: str
+    #: running, disabled, failed or exhausted (``runtime.faults.Health``).
+    state: str
+    lane: str
+    priority: str
+    #: The processing rate asked for (None: free-running or driven by pushes) and the rate
+    #: outputs are leaving at now (last two seconds).
+    rate_hz: float | None
+    hz: float
+    p50_ms: float | None
+    p99_ms: float | None
+    frames: int
+    deadline_misses: int
+    drops: int
+    bad_frames: int
+    errors: dict[str, int] = field(default_factory=dict)
+    restarts: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class RuntimeStatus:
+    #: The lifecycle state (``runtime.lifecycle.State``).
+    state: str
+    clock: str
+    #: Seconds since activation on the runtime's clock (0 when not active).
+    now: float
+    power_mode: str
+    #: Module power in the current mode: the simulated module's estimate from lane
+    #: utilisation, unless the device measures it.
+    watts: float | None
+    watts_measured: bool
+    device: str
+    pipelines: dict[str, PipelineStatus]
+    #: Busy share of each lane in the current power mode.
+    lanes: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
