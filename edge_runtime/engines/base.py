@@ -13,14 +13,13 @@ import datetime as dt
 import platform
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar
 
 import numpy as np
-import numpy.typing as npt
 from onnx import ModelProto
 
 from edge_runtime import __version__
@@ -36,22 +35,20 @@ from edge_runtime.graph.analysis import (
     resolve_input_shapes,
 )
 from edge_runtime.graph.metadata import model_labels
-from edge_runtime.graph.tensors import TensorSpec
+from edge_runtime.graph.tensors import Feed, Outputs, TensorSpec
 from edge_runtime.optimize.calibration import RangesStore
 from edge_runtime.optimize.data import PipelineData
-from edge_runtime.optimize.progress import Progress as StageProgress
-from edge_runtime.optimize.progress import QuietProgress
+from edge_runtime.optimize.passes import Optimized, optimize
+from edge_runtime.optimize.progress import Progress, QuietProgress
 from edge_runtime.optimize.quantize import Activations
-from edge_runtime.optimize.stages import Optimized, optimize
 
-Feed = Mapping[str, npt.NDArray[np.generic]]
-Outputs = dict[str, npt.NDArray[np.generic]]
-Progress = Callable[[str], None]
+#: Told one line of what a builder is doing now (``Progress.message`` of the optimiser's).
+MessageFn = Callable[[str], None]
 
 
 #: Calibration data: batches of feeds (input name -> array), the one protocol that the
 #: onnxruntime calibrators and the TensorRT calibrator adapter both consume.
-CalibrationFeeds = Iterable[Mapping[str, npt.NDArray[np.generic]]]
+CalibrationFeeds = Iterable[Feed]
 
 
 @dataclass(frozen=True)
@@ -98,7 +95,7 @@ class EngineBuilder(ABC):
         another GPU never reuses a stale plan."""
 
     @abstractmethod
-    def build(self, request: BuildRequest, progress: Progress | None = None) -> Artifact:
+    def build(self, request: BuildRequest, progress: MessageFn | None = None) -> Artifact:
         """Build the plan for ``request`` (no caching here; :class:`BuildEngine` does that)."""
 
 
@@ -145,13 +142,13 @@ class BuildEngine:
     cache hit skips them too."""
 
     def __init__(self, recipe: EngineRecipe, builder: EngineBuilder, cache: EngineCache,
-                 *, force: bool = False, progress: StageProgress | None = None,
+                 *, force: bool = False, progress: Progress | None = None,
                  pipeline: PipelineData | None = None) -> None:
         self.recipe = recipe
         self.builder = builder
         self.cache = cache
         self.force = force
-        self.progress: StageProgress = progress or QuietProgress()
+        self.progress: Progress = progress or QuietProgress()
         self.pipeline = pipeline
 
     def request(self) -> BuildRequest:

@@ -14,7 +14,7 @@ from edge_runtime.engines.base import BaseRunner, BuildEngine, BuildResult, Engi
 from edge_runtime.engines.cache import EngineCache
 from edge_runtime.errors import UserError
 from edge_runtime.optimize.data import PipelineData
-from edge_runtime.optimize.progress import Progress as StageProgress
+from edge_runtime.optimize.progress import Progress
 from edge_runtime.sim.jetson import SimulatedJetson
 
 
@@ -56,7 +56,7 @@ def make_builder(backend: BackendName, context: EngineContext) -> EngineBuilder:
 
 
 def build_engine(recipe: EngineRecipe, backend: BackendName, context: EngineContext, *,
-                 force: bool = False, progress: StageProgress | None = None,
+                 force: bool = False, progress: Progress | None = None,
                  pipeline: PipelineData | None = None) -> BuildResult:
     """Build (or fetch from the cache) the engine for ``recipe`` on ``backend``; ``pipeline``
     supplies calibration and evaluation data for recipes that say ``source: pipeline``."""

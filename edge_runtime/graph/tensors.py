@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
+import numpy.typing as npt
 from onnx import TensorProto, ValueInfoProto, helper
 from pydantic import BaseModel, ConfigDict
 
 Dim = int | str
+#: Named tensors into an engine (one frame, or one calibration batch).
+Feed = Mapping[str, npt.NDArray[np.generic]]
+#: Named tensors out of an engine.
+Outputs = Mapping[str, npt.NDArray[np.generic]]
 
 
 class TensorSpec(BaseModel):

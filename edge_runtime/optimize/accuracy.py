@@ -22,7 +22,9 @@ from edge_runtime.optimize.data import Sample
 from edge_runtime.pipelines.postprocess import Classification, Decoder, Detections
 from edge_runtime.pipelines.scoring import MeanAveragePrecision, TopOneScore
 
-Outputs = list[dict[str, npt.NDArray[np.float32]]]
+#: The FP32 model's outputs, one dict per evaluation sample (the reference candidates are
+#: scored against).
+ReferenceOutputs = list[dict[str, npt.NDArray[np.float32]]]
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,7 @@ class Evaluator:
         self._reference = _session(reference)
         first = _outputs(self._reference, self.samples[0])
         size = sum(v.nbytes for v in first.values()) * len(self.samples)
-        self._cached: Outputs | None = None
+        self._cached: ReferenceOutputs | None = None
         if size <= REFERENCE_BUDGET_BYTES:
             self._cached = [first] + [_outputs(self._reference, s) for s in self.samples[1:]]
         self.metric = self._task_metric(first)

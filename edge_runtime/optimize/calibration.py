@@ -29,9 +29,10 @@ from onnx import ModelProto
 from edge_runtime.config.recipe import CalibrationMethod
 from edge_runtime.errors import UserError
 from edge_runtime.fileio import atomic_write_text, sha256_bytes
-from edge_runtime.optimize.data import Feed
+from edge_runtime.graph.tensors import Feed
 
-Progress = Callable[[int, int], None]
+#: Told (done, total) batches as calibration goes.
+StepFn = Callable[[int, int], None]
 RANGES_SCHEMA = 1
 
 
@@ -103,7 +104,7 @@ def fingerprint(model: bytes, data: str, method: CalibrationMethod, percentile: 
 class _Reader:
     """onnxruntime's CalibrationDataReader protocol over our feeds, reporting progress."""
 
-    def __init__(self, feeds: Sequence[Feed], progress: Progress | None) -> None:
+    def __init__(self, feeds: Sequence[Feed], progress: StepFn | None) -> None:
         self._feeds = feeds
         self._iterator: Iterator[Feed] = iter(feeds)
         self._done = 0
@@ -133,7 +134,7 @@ def _ort_method(method: CalibrationMethod, percentile: float) -> tuple[Any, dict
 
 def calibrate(model: ModelProto, feeds: Sequence[Feed], method: CalibrationMethod,
               percentile: float, data_fingerprint: str, samples: int,
-              progress: Progress | None = None) -> ActivationRanges:
+              progress: StepFn | None = None) -> ActivationRanges:
     """Run the model on ``feeds`` and reduce each activation to a symmetric range."""
     from onnxruntime.quantization.calibrate import create_calibrator
 

@@ -29,12 +29,11 @@ from edge_runtime.config.stages import (
     SyntheticCameraSource,
 )
 from edge_runtime.errors import UserError
-from edge_runtime.graph.tensors import TensorSpec
+from edge_runtime.graph.tensors import Feed, TensorSpec
 from edge_runtime.pipelines.preprocess import preprocess_frame, spatial_size
 from edge_runtime.pipelines.sources import BadFrameError, Empty, Truth, open_source
 
 Array = npt.NDArray[np.generic]
-Feed = dict[str, Array]
 
 
 @dataclass(frozen=True)
@@ -158,7 +157,7 @@ def batched(samples: Sequence[Sample], batch_size: int, inputs: Sequence[TensorS
     firsts = {spec.shape[0] if spec.shape else None for spec in inputs}
     shared = len(firsts) == 1 and isinstance(next(iter(firsts)), str)
     size = max(batch_size, 1) if shared else 1
-    feeds = []
+    feeds: list[Feed] = []
     for start in range(0, len(samples), size):
         group = samples[start:start + size]
         feeds.append({name: np.concatenate([s.feed[name] for s in group], axis=0)

@@ -8,7 +8,7 @@ resized it), which is what a robot draws on or projects; scoring uses their norm
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,8 +21,7 @@ from edge_runtime.config.stages import (
     PostprocessConfig,
     SegmentationPost,
 )
-
-Outputs = Mapping[str, npt.NDArray[np.generic]]
+from edge_runtime.graph.tensors import Outputs
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from edge_runtime.engines.registry import (
     resolve_backend,
 )
 from edge_runtime.optimize.data import PipelineData
+from edge_runtime.optimize.passes import needs_pipeline
 from edge_runtime.optimize.progress import Progress
-from edge_runtime.optimize.stages import needs_pipeline
 from edge_runtime.runtime.summary import EngineInfo
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from edge_runtime.config.pipeline import PipelineConfig
-from edge_runtime.engines.base import BaseRunner, Feed, Outputs
+from edge_runtime.engines.base import BaseRunner
+from edge_runtime.graph.tensors import Feed, Outputs
 from edge_runtime.pipelines.postprocess import Decoder, Result, make_decoder
 from edge_runtime.pipelines.preprocess import Preprocessor, spatial_size
 from edge_runtime.pipelines.sources import Empty, ExternalSource, Frame, Source

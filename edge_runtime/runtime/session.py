@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from edge_runtime.config.power import PowerMode
-from edge_runtime.engines.base import BaseRunner, Feed, Outputs
+from edge_runtime.engines.base import BaseRunner
+from edge_runtime.graph.tensors import Feed, Outputs
 from edge_runtime.pipelines.sources import BadFrameError, Empty, Frame, FrameIn
 from edge_runtime.power.manager import PowerManager
 from edge_runtime.runtime.faults import Stage
@@ -51,7 +52,7 @@ IDLE_WAKE_S = 0.25
 Estimate = Callable[[Pipeline, float | None, PowerMode, PowerMode], float | None]
 
 
-class Lane(Protocol):
+class LaneWorker(Protocol):
     def dispatch(self, runner: BaseRunner, feed: Feed,
                  done: Callable[[Outputs | None, BaseException | None], None]) -> None: ...
 
@@ -89,7 +90,7 @@ class Session:
         self.estimate = estimate
         self.threaded = isinstance(loop, RealtimeLoop)
         lane_names = sorted({p.runner.lane for p in pipelines.values()})
-        self.lanes: dict[str, Lane] = {}
+        self.lanes: dict[str, LaneWorker] = {}
         self.scheduler = Scheduler(lane_names)
         for name in lane_names:
             self._open_lane(name)

@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from edge_runtime.engines.base import BaseRunner, Feed, Outputs
+from edge_runtime.engines.base import BaseRunner
+from edge_runtime.graph.tensors import Feed, Outputs
 from edge_runtime.scheduler.loop import EventLoop, RealtimeLoop
 
 Done = Callable[[Outputs | None, BaseException | None], None]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edge_runtime.engines.backends.mock import MockRunner
-from edge_runtime.engines.base import Feed, Outputs
+from edge_runtime.graph.tensors import Feed, Outputs
 from edge_runtime.pipelines.sources import Empty, Frame
 from tests.runtime.conftest import MakeRuntime, heavy_model
 

@@ -151,3 +151,20 @@ def test_pushed_frames_of_the_wrong_shape_are_bad_frames_not_fatal(
         runtime.run_for(0.01)
     status = runtime.status().pipelines["cam"]
     assert status.bad_frames == 3 and status.frames == 1 and status.state == "running"
+
+
+def test_the_documented_host_program_runs() -> None:
+    """docs/api.md's example, as a user would run it: a script with no main guard."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    example = REPO / "docs" / "examples"
+    assert len((example / "host.py").read_text().splitlines()) <= 30
+    done = subprocess.run([sys.executable, str(example / "host.py"), str(example / "host.yaml")],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert sum(line.startswith("camera ") for line in lines) >= 55  # one output per push
+    assert "frame-59" in done.stdout and "state='running'" in lines[-1]

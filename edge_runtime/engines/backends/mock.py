@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import onnx
 
 from edge_runtime.config.recipe import (
@@ -31,14 +32,13 @@ from edge_runtime.engines.base import (
     BaseRunner,
     BuildRequest,
     EngineBuilder,
-    Feed,
-    Outputs,
-    Progress,
+    MessageFn,
     base_manifest_fields,
 )
 from edge_runtime.engines.specs import engine_input_specs, engine_output_specs
 from edge_runtime.errors import UserError
 from edge_runtime.graph.analysis import CostProfile, analyse
+from edge_runtime.graph.tensors import Feed, Outputs
 from edge_runtime.sim.device_model import Lane
 from edge_runtime.sim.jetson import SimulatedJetson
 
@@ -84,7 +84,7 @@ class MockBuilder(EngineBuilder):
         return {"version": "sim-1", "device": f"simulated:{self.device.profile.module}",
                 "onnx": onnx.__version__}
 
-    def build(self, request: BuildRequest, progress: Progress | None = None) -> Artifact:
+    def build(self, request: BuildRequest, progress: MessageFn | None = None) -> Artifact:
         started = time.perf_counter()
         if progress:
             progress(f"analysing {request.recipe.name}: shape inference and layer costs")
@@ -173,7 +173,7 @@ class MockRunner(BaseRunner):
         return outputs
 
     def _zeros(self, batch: int) -> Outputs:
-        outputs: Outputs = {}
+        outputs: dict[str, npt.NDArray[np.generic]] = {}
         for spec in self.manifest.outputs:
             shape = spec.concrete_shape()
             if shape:

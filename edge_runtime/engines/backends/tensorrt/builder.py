@@ -56,7 +56,7 @@ from edge_runtime.engines.backends.tensorrt.versions import (
 from edge_runtime.engines.base import (
     BuildRequest,
     EngineBuilder,
-    Progress,
+    MessageFn,
     base_manifest_fields,
 )
 from edge_runtime.engines.specs import engine_input_specs, engine_output_specs
@@ -107,7 +107,7 @@ class TensorRTBuilder(EngineBuilder):
                               "dla_cores": str(dla_cores)}
         return self._identity
 
-    def build(self, request: BuildRequest, progress: Progress | None = None) -> Artifact:
+    def build(self, request: BuildRequest, progress: MessageFn | None = None) -> Artifact:
         import tensorrt as trt
 
         started = time.perf_counter()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from edge_runtime.engines.base import Progress
+from edge_runtime.engines.base import MessageFn
 
 if TYPE_CHECKING:
     import tensorrt
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 class PhaseReport:
     """Thread-safe formatter of TensorRT build phases (see the module docstring)."""
 
-    def __init__(self, progress: Progress, depth: int = 2) -> None:
+    def __init__(self, progress: MessageFn, depth: int = 2) -> None:
         self._progress = progress
         self._depth = depth
         self._lock = threading.Lock()
@@ -56,7 +56,7 @@ class PhaseReport:
             self._quarters.pop(phase, None)
 
 
-def make_progress_monitor(progress: Progress) -> tensorrt.IProgressMonitor:
+def make_progress_monitor(progress: MessageFn) -> tensorrt.IProgressMonitor:
     """An ``IProgressMonitor`` reporting to ``progress`` (TensorRT 10.0+). Keep it alive until
     the build returns."""
     import tensorrt as trt

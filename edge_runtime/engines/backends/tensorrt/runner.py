@@ -34,8 +34,9 @@ from edge_runtime.engines.backends.tensorrt.tensors import (
     make_engine_io,
 )
 from edge_runtime.engines.backends.tensorrt.versions import TrtVersion, tensorrt_version
-from edge_runtime.engines.base import BaseRunner, Feed, Outputs, RunnerError
+from edge_runtime.engines.base import BaseRunner, RunnerError
 from edge_runtime.errors import MissingDependencyError, UserError
+from edge_runtime.graph.tensors import Feed, Outputs
 
 if TYPE_CHECKING:
     import tensorrt
