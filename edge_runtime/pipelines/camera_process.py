@@ -20,28 +20,46 @@ if the counter was even and unchanged across it, so it never sees a torn frame. 
 memory fences: x86 keeps stores and loads in order anyway; on ARM the protocol leans on the
 microseconds of payload between the counter stores, far longer than any reordering window.)
 
-The child is started with ``spawn`` (the runtime has threads, so ``fork`` is unsafe), which
-imports the program's main module again in the child: a script that opens a ProcessCamera needs
-the usual ``if __name__ == "__main__":`` guard.
+The child is a plain subprocess, ``python -m edge_runtime.pipelines.camera_process`` (see
+:func:`_main`), not a ``multiprocessing`` one: ``fork`` is unsafe in a process with threads, and
+``spawn`` imports the host program's main module again in the child, which would make every
+host script need an ``if __name__ == "__main__":`` guard (and pay its imports twice). The child
+gets its config as JSON on the command line and is stopped by closing its stdin: it exits at
+end-of-file, which also comes when the parent dies, whatever kills it (a change of
+``os.getppid()`` is the second guard). Its stderr is the parent's, so a crash shows; a clean
+run prints nothing. It attaches to the ring without registering it with a resource tracker of
+its own (the parent owns the segment), so no tracker unlinks it, or warns about it, when the
+child exits.
+
+The child runs at a lower priority (niceness +10) than its parent. A real camera costs the
+robot's CPU nothing: the rendering is the simulated world's cost, not the robot's, so the
+child yields the CPU to the runtime whenever both want it, instead of competing with it.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import math
-import multiprocessing
 import os
+import signal
+import site
+import subprocess
+import sys
+import threading
 import time
 import weakref
+from collections.abc import Iterator, Sequence, Sized
 from dataclasses import dataclass
-from multiprocessing.process import BaseProcess
+from multiprocessing import resource_tracker
 from multiprocessing.shared_memory import SharedMemory
-from multiprocessing.synchronize import Event
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from edge_runtime.config.stages import SourceConfig, SyntheticCameraSource
-from edge_runtime.pipelines.sources import Frame, Source, open_source
+from edge_runtime.pipelines.sources import Empty, Frame, Source, open_source
 from edge_runtime.synthetic import Scene, SceneGenerator, SceneObject
 
 #: Objects a slot can hold (the config allows at most 32 per frame).
@@ -55,11 +73,21 @@ _HEADER_BYTES = _HEADER_FIELDS * 8
 _OBJECTS_BYTES = MAX_OBJECTS * _OBJECT_FIELDS * 8
 _SLOT_ALIGN = 64  # a cache line: two slots never share one
 
-#: Longest the child sleeps between looks at the stop event and at its parent.
+#: The module the child runs (``python -m``); ``__name__`` is ``"__main__"`` in the child.
+_CHILD_MODULE = "edge_runtime.pipelines.camera_process"
+#: How much nicer than its parent the child is by default (see the module's docstring).
+NICENESS = 10
+#: The niceness no process goes beyond.
+_MAX_NICENESS = 19
+#: Frames the child renders ahead of their exposure, where the ring has room (RENDER_AHEAD + 2
+#: slots: the frames ahead, the one being read, the one being written; one with fewer slots
+#: renders one frame ahead).
+RENDER_AHEAD = 2
+#: Longest the child sleeps between looks at its stop event and at its parent.
 _POLL_S = 0.1
 #: Times a reader retries after finding its slot rewritten under it.
 _READ_ATTEMPTS = 4
-#: How long close() waits for the child at each step (stop, terminate, kill).
+#: How long close() waits for the child at each step (end of stdin, terminate, kill).
 _JOIN_S = 2.0
 
 
@@ -185,10 +213,39 @@ class _Ring:
         self.shm.close()
 
 
+@contextlib.contextmanager
+def _untracked() -> Iterator[None]:
+    """Attach to shared memory without registering it with this process's resource tracker.
+
+    Before Python 3.13 (no ``track=False``) attaching registers the segment, which starts a
+    tracker process that unlinks the segment, and warns of a leak, when this process exits.
+    Only the child uses this, before it starts any thread of its own.
+    """
+    register = resource_tracker.register
+
+    def skip_shared_memory(name: Sized, rtype: str) -> None:
+        if rtype != "shared_memory":
+            register(name, rtype)
+
+    resource_tracker.register = skip_shared_memory
+    try:
+        yield
+    finally:
+        resource_tracker.register = register
+
+
+def _attach(name: str) -> SharedMemory:
+    """The existing segment ``name``, which its creator (the parent) alone tracks and unlinks."""
+    if sys.version_info >= (3, 13):
+        return SharedMemory(name=name, track=False)
+    with _untracked():
+        return SharedMemory(name=name)
+
+
 def _run_camera(config: SyntheticCameraSource, shm_name: str, slots: int, origin: float,
-                parent_pid: int, stop: Event) -> None:
+                parent_pid: int, stop: threading.Event) -> None:
     """The child process: attach to the ring and render into it until told to stop."""
-    ring = _Ring(SharedMemory(name=shm_name), slots, config.height, config.width)
+    ring = _Ring(_attach(shm_name), slots, config.height, config.width)
     try:
         _render_ahead(ring, _generator(config), config.fps, origin, parent_pid, stop)
     finally:
@@ -196,17 +253,20 @@ def _run_camera(config: SyntheticCameraSource, shm_name: str, slots: int, origin
 
 
 def _render_ahead(ring: _Ring, generator: SceneGenerator, fps: float, origin: float,
-                  parent_pid: int, stop: Event) -> None:
-    """Render frame k from (k - 1) / fps on, so it is in the ring before its exposure at k / fps.
+                  parent_pid: int, stop: threading.Event) -> None:
+    """Render frame k from (k - RENDER_AHEAD) / fps on, so it is in the ring before its exposure
+    at k / fps even when several cameras' frames fall due at once on a busy host (the child is
+    niced: it may wait its turn).
 
     A child that falls behind skips to the newest due frame (a camera never queues), and one
     whose parent is gone (``os.getppid()`` changed: the parent was killed) exits.
     """
+    ahead = max(1, min(RENDER_AHEAD, ring.slots - 2))
     index = _due_index(time.monotonic() - origin, fps)
     while not stop.is_set() and os.getppid() == parent_pid:
         now = time.monotonic() - origin
         index = max(index, _due_index(now, fps))
-        wait = (index - 1) / fps - now
+        wait = (index - ahead) / fps - now
         if wait > 0:
             stop.wait(min(wait, _POLL_S))
             continue
@@ -214,16 +274,68 @@ def _render_ahead(ring: _Ring, generator: SceneGenerator, fps: float, origin: fl
         index += 1
 
 
-def _shut_down(process: BaseProcess, stop: Event, ring: _Ring) -> None:
-    """Stop the child (asking first, then SIGTERM, then SIGKILL), then free the segment."""
+def _watch_stdin(stop: threading.Event) -> None:
+    """Set ``stop`` at the end of stdin: the parent closed its end, or died (a child's thread)."""
+    with contextlib.suppress(OSError):
+        while os.read(sys.stdin.fileno(), 4096):
+            pass  # nothing is sent: only the end counts
     stop.set()
-    if process.pid is not None:  # it started
-        process.join(_JOIN_S)
-        for end in (process.terminate, process.kill):
-            if process.exitcode is not None:
+
+
+def _niceness(pid: int = 0) -> int:
+    """The niceness of process ``pid`` (0: this one)."""
+    return os.getpriority(os.PRIO_PROCESS, pid)
+
+
+def _lower_priority(pid: int, niceness: int) -> None:
+    """Make process ``pid`` (0: this one) at least as nice as ``niceness``; failures are ignored
+    (the child then merely competes for the CPU)."""
+    with contextlib.suppress(OSError, AttributeError):  # AttributeError: no setpriority here
+        if _niceness(pid) < niceness:
+            os.setpriority(os.PRIO_PROCESS, pid, niceness)
+
+
+def _child_env() -> dict[str, str]:
+    """The parent's environment, with this package's root first on ``PYTHONPATH`` unless it is a
+    site directory (searched anyway): the child must import the very code the parent runs, even
+    where the host put it on ``sys.path`` by hand and runs from another directory."""
+    env = dict(os.environ)
+    root = Path(__file__).resolve().parents[2]
+    sites = [*site.getsitepackages(), site.getusersitepackages()]
+    if all(Path(directory).resolve() != root for directory in sites):
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(root), *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
+def _start_child(config: SyntheticCameraSource, shm_name: str, slots: int, origin: float,
+                 nicer_by: int) -> subprocess.Popen[bytes]:
+    """Start the child: ``python -m`` this module, stdin a pipe it watches, stdout discarded,
+    stderr the parent's. It is made nicer at once, so that its imports yield the CPU too."""
+    niceness = min(_niceness() + nicer_by, _MAX_NICENESS)
+    process = subprocess.Popen(
+        [sys.executable, "-m", _CHILD_MODULE, f"--config={config.model_dump_json()}",
+         f"--shm={shm_name}", f"--origin={origin!r}", f"--slots={slots}",
+         f"--parent={os.getpid()}", f"--niceness={niceness}"],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=_child_env())
+    _lower_priority(process.pid, niceness)
+    return process
+
+
+def _shut_down(process: subprocess.Popen[bytes] | None, ring: _Ring) -> None:
+    """Stop the child (closing its stdin first, then SIGTERM, then SIGKILL), then free the
+    segment."""
+    if process is not None:
+        if process.stdin is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
+        for end in (process.terminate, process.kill, None):
+            try:
+                process.wait(_JOIN_S)
                 break
-            end()
-            process.join(_JOIN_S)
+            except subprocess.TimeoutExpired:
+                if end is not None:
+                    end()
     try:
         ring.close()
     finally:
@@ -239,10 +351,16 @@ class ProcessCamera:
     while the child is starting, or for a frame older than the ring, it renders in-process
     (counted in ``fallback_renders``); when the child is late it returns the newest earlier frame.
 
+    The child runs ``niceness`` steps nicer than this process (at most 19): by default it yields
+    the CPU to the runtime (see the module's docstring); 0 makes them compete on equal terms.
+
     ``read`` and ``close`` are meant for one thread (the runtime's loop), not concurrent calls.
     """
 
-    def __init__(self, config: SyntheticCameraSource, origin: float, slots: int = 4) -> None:
+    def __init__(self, config: SyntheticCameraSource, origin: float, slots: int = 4,
+                 niceness: int = NICENESS) -> None:
+        if niceness < 0:
+            raise ValueError(f"the camera process can only be nicer than this one (got {niceness})")
         if slots < 2:
             raise ValueError(f"a camera ring needs at least 2 slots (got {slots}): the child "
                              "writes the next frame while the current one is read")
@@ -256,31 +374,34 @@ class ProcessCamera:
         self.retried_reads = 0
         self._generator = _generator(config)
         self._fallback: Frame | None = None
-        self._ring: _Ring | None = _Ring.create(slots, config.height, config.width)
-        self.shm_name = self._ring.shm.name
-        context = multiprocessing.get_context("spawn")  # the parent has threads: never fork
-        self._stop = context.Event()
-        self._process = context.Process(
-            target=_run_camera, name=f"camera-{self.shm_name}", daemon=True,
-            args=(config, self.shm_name, slots, origin, os.getpid(), self._stop))
-        self._closer = weakref.finalize(self, _shut_down, self._process, self._stop, self._ring)
+        ring = _Ring.create(slots, config.height, config.width)
+        self._ring: _Ring | None = ring
+        self.shm_name = ring.shm.name
         try:
-            self._process.start()
+            self._process = _start_child(config, self.shm_name, slots, origin, niceness)
         except BaseException:
-            self.close()
+            _shut_down(None, ring)
             raise
+        self._closer = weakref.finalize(self, _shut_down, self._process, ring)
 
     @property
-    def pid(self) -> int | None:
-        """The child process's id (None before it started)."""
+    def pid(self) -> int:
+        """The child process's id."""
         return self._process.pid
 
-    def read(self, now: float) -> Frame:
-        """The newest frame at ``now``: from the ring if it has one, else rendered here."""
+    def read(self, now: float) -> Frame | Empty:
+        """The newest frame at ``now`` from the ring. While the child is still starting (or
+        for a frame older than the ring) it is :attr:`Empty.NOTHING_NEW`, as a real camera
+        that is still opening delivers nothing: rendering here instead would put ~10 ms of
+        work on the caller's thread (the runtime's loop). Once the child is gone (closed, or
+        dead), frames are rendered here, so a camera never ends."""
         wanted = _due_index(now, self._fps)
         copied, retries = self._ring.newest(wanted) if self._ring is not None else (None, 0)
         self.retried_reads += retries
-        if copied is None or (copied.index < wanted and not self._process.is_alive()):
+        alive = self._ring is not None and self._process.poll() is None
+        if copied is None:
+            return Empty.NOTHING_NEW if alive else self._render_here(wanted)
+        if copied.index < wanted and not alive:
             return self._render_here(wanted)
         return Frame(copied.index, copied.image, copied.index / self._fps,
                      _truth(copied.objects))
@@ -292,7 +413,7 @@ class ProcessCamera:
     def wait_ready(self, timeout: float = 10.0) -> bool:
         """Wait until the child has put its first frame in the ring; False on timeout or exit."""
         deadline = time.monotonic() + timeout
-        while self._ring is not None and self._process.is_alive():
+        while self._ring is not None and self._process.poll() is None:
             if self._ring.has_frames():
                 return True
             if time.monotonic() > deadline:
@@ -323,3 +444,38 @@ def open_wall_clock_source(config: SourceConfig, origin: float) -> Source:
     if isinstance(config, SyntheticCameraSource):
         return ProcessCamera(config, origin)
     return open_source(config)
+
+
+def _main(argv: Sequence[str] | None = None) -> None:
+    """The child's entry point: ``python -m edge_runtime.pipelines.camera_process --config=...``.
+
+    It lowers its own priority first (the parent does too, as soon as the child exists, which
+    covers the imports before this runs), ignores Ctrl-C (the terminal sends it to the whole
+    process group; the parent decides when the child stops) and renders until the end of its
+    stdin.
+    """
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {_CHILD_MODULE}",
+        description="The rendering process of a ProcessCamera (started by it, not by hand).")
+    parser.add_argument("--config", required=True, help="the SyntheticCameraSource, as JSON")
+    parser.add_argument("--shm", required=True, help="the name of the ring's shared memory")
+    parser.add_argument("--origin", required=True, type=float,
+                        help="the time.monotonic() of now == 0.0")
+    parser.add_argument("--slots", required=True, type=int, help="the ring's slot count")
+    parser.add_argument("--parent", required=True, type=int, help="the parent's process id")
+    parser.add_argument("--niceness", required=True, type=int, help="the niceness to run at")
+    args = parser.parse_args(argv)
+    _lower_priority(0, args.niceness)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    config = SyntheticCameraSource.model_validate_json(args.config)
+    stop = threading.Event()
+    threading.Thread(target=_watch_stdin, args=(stop,), name="stdin-eof", daemon=True).start()
+    _run_camera(config, args.shm, args.slots, args.origin, args.parent, stop)
+
+
+if __name__ == "__main__":
+    _main()
+    # As a multiprocessing child does: skip the interpreter's teardown (numpy, pydantic: some
+    # 0.1 s that close() would wait for); the segment is unmapped, and nothing else needs it.
+    sys.stderr.flush()
+    os._exit(0)

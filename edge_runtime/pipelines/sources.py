@@ -70,7 +70,9 @@ class Source(Protocol):
 
     def read(self, now: float) -> Frame | Empty:
         """The newest frame at ``now``; or why there is none. Raises :class:`BadFrameError` for a
-        frame that cannot be decoded (the next read moves on)."""
+        frame that cannot be decoded (the next read moves on). A new frame has a higher
+        ``index`` than the last: a frame read again (the next one is not in yet) is no new
+        frame to the runtime."""
 
     def prefetch(self, at: float) -> None:
         """Hint: the frame newest at ``at`` will be read next (sources may prepare it)."""

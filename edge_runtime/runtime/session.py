@@ -47,6 +47,8 @@ log = logging.getLogger("edge_runtime.runtime")
 DRAIN_S = 10.0
 #: How often the loop wakes with nothing else to do (a stop request needs no more).
 IDLE_WAKE_S = 0.25
+#: How soon the loop looks again for a camera frame that was due but not in yet.
+REPOLL_S = 0.001
 
 #: (pipeline, its learned run time, old mode, new mode) -> its run time under the new clocks.
 Estimate = Callable[[Pipeline, float | None, PowerMode, PowerMode], float | None]
@@ -101,11 +103,15 @@ class Session:
             ThreadedOutput() if self.threaded else InlineOutput()
         self.power_schedule = power_schedule
         self.ending = False
+        self.started_at = 0.0
         self.ended_at: float | None = None
         #: Set when every source is exhausted and nothing is in flight (a file played out).
         self.finished = threading.Event()
         self._generation: dict[str, int] = dict.fromkeys(self.pipelines, 0)
         self._next_tick: dict[str, int] = dict.fromkeys(self.pipelines, 0)
+        #: Index of the last frame each pipeline took (a camera read again before its next
+        #: frame is in gives the same frame: that is no new frame).
+        self._last_index: dict[str, int] = dict.fromkeys(self.pipelines, -1)
         self._waiting_for_dispatch: set[str] = set()
         self._dispatch_pending = False
         self._wake_at: float | None = None
@@ -116,14 +122,17 @@ class Session:
     # --- start and end -----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Schedule the first events (on the loop, before it runs)."""
-        self.metrics.mode_changed(self.power.mode.label, self.loop.now())
+        """Schedule the first events (on the loop, before it runs). On the wall clock the loop
+        may start a little after its origin (sources took a moment to open): everything counts
+        from the start, not from the origin."""
+        self.started_at = start = self.loop.now()
+        self.metrics.mode_changed(self.power.mode.label, start)
         for name, pipeline in self.pipelines.items():
             if pipeline.taking_frames:
                 self._start_ticking(name)
         for at_s, mode in self.power_schedule:
-            self.loop.call_at(at_s, self.switch_power, mode)
-        self.loop.call_at(0.0, self._wake)
+            self.loop.call_at(start + at_s, self.switch_power, mode)
+        self.loop.call_at(start, self._wake)
 
     def end(self) -> None:
         """Stop taking frames; finish what is in flight, then stop the loop (loop thread)."""
@@ -189,7 +198,7 @@ class Session:
         self.metrics.dropped(name, len(self.scheduler.drop_waiting(name)))
         self.scheduler.pause_protection(name)
 
-    def _tick(self, name: str, generation: int) -> None:
+    def _tick(self, name: str, generation: int, repoll: bool = False) -> None:
         pipeline = self.pipelines.get(name)
         if (self.ending or pipeline is None or generation != self._generation[name]
                 or not pipeline.taking_frames):
@@ -200,9 +209,26 @@ class Session:
             pipeline.exhausted = True
             self._check_finished()
             return
-        if isinstance(frame, Frame):
+        fresh = isinstance(frame, Frame) and (frame.index > self._last_index[name]
+                                              or pipeline.external is not None)
+        if isinstance(frame, Frame) and fresh:
+            self._last_index[name] = frame.index
             self._submit(pipeline, frame, now)
-        self._schedule_next_tick(pipeline, now, captured=isinstance(frame, Frame))
+        if not repoll:
+            self._schedule_next_tick(pipeline, now, captured=fresh)
+        if not fresh:
+            self._repoll(pipeline, now)
+
+    def _repoll(self, pipeline: Pipeline, now: float) -> None:
+        """A periodic camera on the wall clock whose frame due now is not in yet (its driver
+        is late, or still starting): look again shortly, until the next tick, rather than
+        lose the period or take the previous frame twice."""
+        rate = pipeline.rate_hz
+        if not self.threaded or rate is None or pipeline.external is not None:
+            return
+        if now + REPOLL_S < self._next_tick[pipeline.name] / rate:
+            self.loop.call_later(REPOLL_S, self._tick, pipeline.name,
+                                 self._generation[pipeline.name], True)
 
     def _capture(self, pipeline: Pipeline, now: float) -> Frame | Empty:
         try:

@@ -163,11 +163,12 @@ class SimulatedLoop(EventLoop):
 
 
 class RealtimeLoop(EventLoop):
-    """Wall-clock time since the loop was made; other threads post with ``call_soon_threadsafe``."""
+    """Wall-clock time since ``origin`` (default: when the loop was made); other threads post
+    with ``call_soon_threadsafe``."""
 
-    def __init__(self) -> None:
+    def __init__(self, origin: float | None = None) -> None:
         super().__init__()
-        self._origin = time.monotonic()
+        self._origin = time.monotonic() if origin is None else origin
         self._inbox: deque[tuple[Callback, tuple[Any, ...]]] = deque()
         self._wake = threading.Condition()
         self.pending_external = 0
