@@ -132,6 +132,7 @@ class Runtime:
         self._last_summary: RunSummary | None = None
         self._switch_interval: float | None = None
         self._transition = threading.RLock()
+        self._watts_cache: dict[tuple[str, tuple[tuple[str, float], ...]], float] = {}
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -570,10 +571,17 @@ class Runtime:
             faults.restarts, faults.last_error)
 
     def _watts(self, utilisation: Mapping[str, float], mode_label: str) -> float:
+        """The simulated module's power for lane utilisation in a mode, kept per (mode,
+        utilisation to 0.1 %): the device model is pure, and the status asks at 10 Hz."""
         assert self.simulator is not None and self.loaded is not None
-        mode = self.loaded.profile.resolve(mode_label)
-        lanes = {Lane(k): v for k, v in utilisation.items() if k in {m.value for m in Lane}}
-        return round(self.simulator.power_w(lanes, mode), 3)
+        key = (mode_label, tuple(sorted((k, round(v, 3)) for k, v in utilisation.items())))
+        if key not in self._watts_cache:
+            mode = self.loaded.profile.resolve(mode_label)
+            lanes = {Lane(k): v for k, v in key[1] if k in {m.value for m in Lane}}
+            if len(self._watts_cache) > 4096:
+                self._watts_cache.clear()
+            self._watts_cache[key] = round(self.simulator.power_w(lanes, mode), 3)
+        return self._watts_cache[key]
 
     def _summarise(self, session: Session) -> RunSummary:
         assert self.loaded is not None and self.power is not None

@@ -441,6 +441,7 @@ class Session:
                 self._generation[name] = 0
                 self._next_tick[name] = 0
             self.pipelines[name] = pipeline
+            self._last_index[name] = -1  # a new source: its frames count from its own start
             if pipeline.taking_frames:
                 self._start_ticking(name)
 
