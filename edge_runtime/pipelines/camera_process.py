@@ -79,10 +79,11 @@ _CHILD_MODULE = "edge_runtime.pipelines.camera_process"
 NICENESS = 10
 #: The niceness no process goes beyond.
 _MAX_NICENESS = 19
-#: Frames the child renders ahead of their exposure, where the ring has room (RENDER_AHEAD + 2
-#: slots: the frames ahead, the one being read, the one being written; one with fewer slots
-#: renders one frame ahead).
-RENDER_AHEAD = 2
+#: Frames the child renders ahead of their exposure: the child is niced, so on a busy host it
+#: may wait its turn for a while (4 frames is 133 ms at 30 Hz). The ring needs RENDER_AHEAD + 2
+#: slots for it (the frames ahead, the one being read, the one being written); a ring with
+#: fewer renders fewer ahead, one at least.
+RENDER_AHEAD = 4
 #: Longest the child sleeps between looks at its stop event and at its parent.
 _POLL_S = 0.1
 #: Times a reader retries after finding its slot rewritten under it.
@@ -357,8 +358,8 @@ class ProcessCamera:
     ``read`` and ``close`` are meant for one thread (the runtime's loop), not concurrent calls.
     """
 
-    def __init__(self, config: SyntheticCameraSource, origin: float, slots: int = 4,
-                 niceness: int = NICENESS) -> None:
+    def __init__(self, config: SyntheticCameraSource, origin: float,
+                 slots: int = RENDER_AHEAD + 2, niceness: int = NICENESS) -> None:
         if niceness < 0:
             raise ValueError(f"the camera process can only be nicer than this one (got {niceness})")
         if slots < 2:

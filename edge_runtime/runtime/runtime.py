@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Literal
 
 import numpy as np
@@ -224,6 +225,15 @@ class Runtime:
             self.bus.close()
             self._state = target
 
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        """Leaving a ``with`` block shuts the runtime down, whatever state it is in."""
+        if self.state is not State.FINALIZED:
+            self.shutdown()
+
     @property
     def finished(self) -> bool:
         """The active session ended by itself (every source played out)."""
@@ -271,22 +281,25 @@ class Runtime:
     def enable(self, pipeline: str, enabled: bool = True) -> None:
         """Start or stop a pipeline taking frames (its engine stays loaded)."""
         target = self._pipeline(pipeline)
-        session = self._session
-        if session is None:
-            target.enabled = enabled
-        else:
-            session.loop.call_soon_threadsafe(session.set_enabled, pipeline, enabled)
+        self._control(lambda: setattr(target, "enabled", enabled),
+                      lambda session: session.set_enabled(pipeline, enabled))
 
     def set_rate(self, pipeline: str, hz: float | None) -> None:
         """Change a pipeline's processing rate (None: back to its configured rate)."""
         if hz is not None and hz <= 0:
             raise ValueError(f"rate must be positive, got {hz}")
         target = self._pipeline(pipeline)
+        self._control(lambda: setattr(target, "rate_override", hz),
+                      lambda session: session.set_rate(pipeline, hz))
+
+    def _control(self, inactive: Callable[[], None], active: Callable[[Session], None]) -> None:
+        """A control request: applied now when no session runs, else posted to its loop (it
+        runs there at the next step, never racing a dispatch)."""
         session = self._session
         if session is None:
-            target.rate_override = hz
+            inactive()
         else:
-            session.loop.call_soon_threadsafe(session.set_rate, pipeline, hz)
+            session.loop.call_soon_threadsafe(active, session)
 
     def reload(self, pipelines: str | Path | LoadedPipelineSet,
                progress: Progress | None = None) -> ReloadReport:

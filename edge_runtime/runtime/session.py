@@ -21,7 +21,7 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from edge_runtime.config.power import PowerMode
 from edge_runtime.engines.base import BaseRunner
@@ -49,6 +49,9 @@ DRAIN_S = 10.0
 IDLE_WAKE_S = 0.25
 #: How soon the loop looks again for a camera frame that was due but not in yet.
 REPOLL_S = 0.001
+
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
 
 #: (pipeline, its learned run time, old mode, new mode) -> its run time under the new clocks.
 Estimate = Callable[[Pipeline, float | None, PowerMode, PowerMode], float | None]
@@ -231,13 +234,20 @@ class Session:
                                  self._generation[pipeline.name], True)
 
     def _capture(self, pipeline: Pipeline, now: float) -> Frame | Empty:
+        frame = self._guarded(pipeline, Stage.SOURCE, pipeline.capture, now)
+        return Empty.NOTHING_NEW if frame is None else frame
+
+    def _guarded(self, pipeline: Pipeline, stage: Stage, work: Callable[[_In], _Out],
+                 argument: _In) -> _Out | None:
+        """``work(argument)``, or None when it raised: a bad frame is counted as one, any
+        other exception as a failure of ``stage``."""
         try:
-            return pipeline.capture(now)
+            return work(argument)
         except BadFrameError as exc:
             pipeline.faults.bad_frame(exc)
         except Exception as exc:
-            self._failed(pipeline, Stage.SOURCE, exc)
-        return Empty.NOTHING_NEW
+            self._failed(pipeline, stage, exc)
+        return None
 
     def _schedule_next_tick(self, pipeline: Pipeline, now: float, captured: bool) -> None:
         name = pipeline.name
@@ -267,13 +277,7 @@ class Session:
         self._request_dispatch()
 
     def _prepare(self, pipeline: Pipeline, frame: Frame) -> Feed | None:
-        try:
-            return pipeline.prepare(frame)
-        except BadFrameError as exc:
-            pipeline.faults.bad_frame(exc)
-        except Exception as exc:
-            self._failed(pipeline, Stage.PREPROCESS, exc)
-        return None
+        return self._guarded(pipeline, Stage.PREPROCESS, pipeline.prepare, frame)
 
     # --- dispatch and completion -------------------------------------------------------------
 

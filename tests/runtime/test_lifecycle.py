@@ -65,6 +65,14 @@ def test_an_illegal_transition_on_a_runtime_leaves_its_state(make_runtime: MakeR
     assert runtime.state.value == "finalized"
 
 
+def test_leaving_a_with_block_shuts_the_runtime_down(make_runtime: MakeRuntime,
+                                                      external_set: Path) -> None:
+    with make_runtime(external_set) as runtime:
+        runtime.configure()
+        runtime.activate()
+    assert runtime.state.value == "finalized"
+
+
 def push_frames(runtime_push: Callable[..., bool], count: int, first_stamp: int,
                 run: Callable[[int], None]) -> None:
     """Push like a camera slower than the engine: each frame once the previous is out (a
