@@ -107,7 +107,7 @@ def test_frames_and_truth_are_the_synthetic_cameras(open_camera: OpenCamera, wid
                                                     scene: SceneKind) -> None:
     config = _config(width, height, fps, scene)
     origin = time.monotonic() - 100.0  # frame indices in the thousands
-    camera = open_camera(config, origin, 8)
+    camera = open_camera(config, origin, 12)  # 4 ahead, 1 being written, 7 past
     time.sleep(7 / fps)  # let the ring fill
     newest = read(camera, time.monotonic() - origin).index
     indices = range(newest - 5, newest + 1)
