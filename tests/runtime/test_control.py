@@ -164,7 +164,10 @@ def test_reload_swaps_changed_pipelines_and_never_stops_the_critical_one(
     summary = runtime.deactivate()
     assert status["b"].rate_hz == 20.0 and status["c"].frames > 0
     gaps = [b - a for a, b in itertools.pairwise(critical_done)]
-    assert max(gaps) < 2 / 30 + 0.02, "the critical pipeline stalled across the reload"
+    # exact on the simulated clock; on the wall clock (no timing asserted in tests) it must
+    # merely have gone on producing through the swap
+    limit = 1 / 30 + 1e-6 if clock == "sim" else 1.0
+    assert max(gaps) <= limit, "the critical pipeline stalled across the reload"
     if clock == "sim":
         a = summary.pipelines["a"]["40W"]
         assert a["frames"] == 60 and a["deadline_misses"] == 0
