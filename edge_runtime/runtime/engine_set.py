@@ -15,6 +15,7 @@ from pathlib import Path
 from edge_runtime.config.loading import LoadedPipelineSet
 from edge_runtime.config.pipeline import PipelineConfig
 from edge_runtime.config.recipe import BackendName, EngineRecipe, MockOutputs
+from edge_runtime.config.stages import ExternalSourceConfig
 from edge_runtime.engines.base import BaseRunner, BuildResult
 from edge_runtime.engines.registry import (
     EngineContext,
@@ -55,9 +56,10 @@ class EngineSet:
         built: dict[tuple[Path, BackendName, str, str], BuildResult] = {}
         result: dict[str, LoadedEngine] = {}
         try:
-            for pipeline in loaded.config.pipelines:
+            for index, pipeline in enumerate(loaded.config.pipelines):
                 if pipeline.name in names:
                     recipe = loaded.recipes[pipeline.name]
+                    _check_pipeline_data(loaded, index, recipe)
                     result[pipeline.name] = self._load_one(pipeline, recipe, built, progress)
         except BaseException:
             release(result.values())
@@ -105,6 +107,19 @@ class EngineSet:
                           manifest.precision, result.cache_hit, round(result.seconds, 4),
                           manifest.key, real, list(manifest.notes))
         return LoadedEngine(runner, info, real, expected)
+
+
+def _check_pipeline_data(loaded: LoadedPipelineSet, index: int, recipe: EngineRecipe) -> None:
+    """A recipe that calibrates or is gated on its pipeline's frames cannot serve a pipeline
+    whose frames are pushed by the host: say so against the pipeline's source, before any
+    build starts."""
+    pipeline = loaded.config.pipelines[index]
+    if isinstance(pipeline.source, ExternalSourceConfig) and needs_pipeline(recipe):
+        raise loaded.document.error(
+            ("pipelines", index, "source"),
+            f"pipeline '{pipeline.name}' takes pushed frames, so its recipe {recipe.name} has "
+            f"no frames to calibrate or check {recipe.precision.value} accuracy on (give the "
+            "recipe data of its own: calibration.data / evaluation.data, or precision: fp32)")
 
 
 def release(engines: Iterable[LoadedEngine]) -> None:

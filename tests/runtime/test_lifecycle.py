@@ -176,3 +176,17 @@ def test_the_documented_host_program_runs() -> None:
     lines = done.stdout.splitlines()
     assert sum(line.startswith("camera ") for line in lines) >= 55  # one output per push
     assert "frame-59" in done.stdout and "state='running'" in lines[-1]
+
+
+def test_a_recipe_gated_on_pipeline_frames_cannot_serve_pushed_frames(
+        make_runtime: MakeRuntime, write: Callable[[str, str], Path], tiny_recipe: Path) -> None:
+    from edge_runtime.errors import UserError
+
+    del tiny_recipe  # fp16, calibrated and gated on its pipeline's frames by default
+    path = write("pushed.yaml", EXTERNAL.replace("tiny32.yaml", "tiny.yaml"))
+    runtime = make_runtime(path)
+    with pytest.raises(UserError) as caught:
+        runtime.configure()
+    assert str(caught.value).startswith(f"{path}:5: pipelines[0].source: pipeline 'cam' takes "
+                                        "pushed frames")
+    assert runtime.state.value == "unconfigured"
