@@ -18,28 +18,12 @@ _DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8}
 def preprocess_frame(
     frame: npt.NDArray[np.uint8], config: PreprocessConfig, size: tuple[int, int] | None = None
 ) -> npt.NDArray[np.generic]:
-    """One H x W x C frame to a batch-of-one tensor.
+    """One H x W x C frame to a new batch-of-one tensor.
 
     ``size`` (height, width) is used when the config gives no ``resize`` (the engine input's
-    spatial size).
+    spatial size). The runtime's :class:`Preprocessor` does the same into reused buffers.
     """
-    target = config.resize or size
-    image: npt.NDArray[np.float32]
-    if target is not None and (frame.shape[0], frame.shape[1]) != tuple(target):
-        resize = resize_bilinear if config.interpolation == "bilinear" else resize_nearest
-        image = resize(frame, target[0], target[1])
-    else:
-        image = frame.astype(np.float32)
-    if config.dtype != "uint8":
-        image = image * np.float32(config.scale)
-        mean = np.asarray(config.mean, dtype=np.float32)
-        std = np.asarray(config.std, dtype=np.float32)
-        image = (image - mean) / std
-    tensor = image if config.layout == "nhwc" else np.transpose(image, (2, 0, 1))
-    dtype = _DTYPES[config.dtype]
-    if dtype is np.uint8:
-        tensor = np.clip(np.rint(tensor), 0, 255)
-    return np.ascontiguousarray(tensor[None], dtype=dtype)
+    return Preprocessor(config, size, buffers=1)(frame)
 
 
 def spatial_size(shape: list[int] | tuple[int, ...], layout: str) -> tuple[int, int] | None:
@@ -53,13 +37,13 @@ def spatial_size(shape: list[int] | tuple[int, ...], layout: str) -> tuple[int, 
 
 
 class Preprocessor:
-    """:func:`preprocess_frame` for one pipeline, into reused output buffers.
+    """Frame to tensor for one pipeline: resize, scale, normalise, lay out, cast, into reused
+    output buffers (the one home of this arithmetic; :func:`preprocess_frame` is a one-off).
 
-    The arithmetic is the same, operation for operation, so the tensors are identical; what
-    it saves is the per-frame allocation of the output and of the intermediate steps. It
-    cycles through ``buffers`` outputs: a tensor may be reused only once that many newer
-    frames were prepared, so the caller sizes the pool to the frames that can be in flight at
-    once (waiting, running, being prepared).
+    The scale and normalisation run in place on the resized image, and the result is copied
+    into the next of ``buffers`` outputs, so a steady pipeline allocates no output tensors. A
+    tensor is reused only once that many newer frames were prepared: the caller sizes the
+    pool to the frames that can be in flight at once (waiting, running, being prepared).
     """
 
     def __init__(self, config: PreprocessConfig, size: tuple[int, int] | None,

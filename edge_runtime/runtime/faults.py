@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -37,7 +38,9 @@ class Stage(str, enum.Enum):
 
 @dataclass
 class FaultTracker:
-    """One pipeline's failure counts and restart state."""
+    """One pipeline's failure counts and restart state. Frames fail on the loop thread
+    (source, preprocess, engine) and off it (decode on the output thread, sinks on theirs),
+    so every change holds the tracker's lock."""
 
     pipeline: str
     policy: FaultPolicy
@@ -48,16 +51,21 @@ class FaultTracker:
     last_error: str | None = None
     failed_at: float | None = None
     _logged: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def failure(self, stage: Stage, exc: BaseException, now: float) -> bool:
         """Count a failed frame; True when it is the one that fails the pipeline."""
         kind = f"{stage.value}: {type(exc).__name__}"
-        self.errors[kind] += 1
-        self.consecutive += 1
-        self.last_error = f"{kind}: {exc}"
+        with self._lock:
+            self.errors[kind] += 1
+            self.consecutive += 1
+            self.last_error = f"{kind}: {exc}"
+            failing = self.failed_at is None and \
+                self.consecutive >= self.policy.max_consecutive_failures
+            if failing:
+                self.failed_at = now
         self._log_once(kind, exc)
-        if self.failed_at is None and self.consecutive >= self.policy.max_consecutive_failures:
-            self.failed_at = now
+        if failing:
             log.error("pipeline %s failed after %d consecutive failures (last: %s)%s",
                       self.pipeline, self.consecutive, self.last_error,
                       "" if self.restart_delay_s() is None
@@ -66,11 +74,18 @@ class FaultTracker:
         return False
 
     def bad_frame(self, exc: BaseException) -> None:
-        self.bad_frames += 1
+        with self._lock:
+            self.bad_frames += 1
         self._log_once(f"bad frame: {type(exc).__name__}", exc)
 
     def success(self) -> None:
-        self.consecutive = 0
+        with self._lock:
+            self.consecutive = 0
+
+    def error_counts(self) -> dict[str, int]:
+        """A copy of the failure counts (safe while other threads add to them)."""
+        with self._lock:
+            return dict(self.errors)
 
     def restart_delay_s(self) -> float | None:
         """Seconds from failing to the next restart; None when no restart is left."""
@@ -80,9 +95,10 @@ class FaultTracker:
         return float(min(policy.restart_backoff_s * 2.0 ** self.restarts, policy.max_backoff_s))
 
     def restarted(self) -> None:
-        self.restarts += 1
-        self.consecutive = 0
-        self.failed_at = None
+        with self._lock:
+            self.restarts += 1
+            self.consecutive = 0
+            self.failed_at = None
         log.info("pipeline %s restarted (restart %d)", self.pipeline, self.restarts)
 
     @property
@@ -90,7 +106,9 @@ class FaultTracker:
         return self.failed_at is not None
 
     def _log_once(self, kind: str, exc: BaseException) -> None:
-        if kind not in self._logged:
+        with self._lock:
+            first = kind not in self._logged
             self._logged.add(kind)
+        if first:
             log.warning("pipeline %s: %s: %s (counted; logged once per kind)", self.pipeline,
                         kind, exc)

@@ -508,10 +508,9 @@ class Runtime:
             session.end()
             session.loop.run()
         session.close()
-        self.bus.flush()
+        self.bus.flush()  # every subscriber, the sinks' included
         for opened in self._sinks.values():
-            for sink, subscription in opened:
-                subscription.flush()
+            for sink, _ in opened:
                 sink.flush()
         for name, pipeline in self.pipelines.items():
             pipeline.close(owned=name not in self._given_sources)
@@ -580,7 +579,7 @@ class Runtime:
         return PipelineStatus(
             pipeline.name, pipeline.health.value, pipeline.runner.lane,
             pipeline.config.priority.value, pipeline.rate_hz, round(hz, 3),
-            _ms(p50), _ms(p99), frames, misses, drops, faults.bad_frames, dict(faults.errors),
+            _ms(p50), _ms(p99), frames, misses, drops, faults.bad_frames, faults.error_counts(),
             faults.restarts, faults.last_error)
 
     def _watts(self, utilisation: Mapping[str, float], mode_label: str) -> float:
@@ -602,7 +601,7 @@ class Runtime:
         utilisation = session.metrics.utilisation(end)
         overruns = {name: int(getattr(p.runner, "host_overruns", 0))
                     for name, p in self.pipelines.items()}
-        faults = {name: {"state": p.health.value, "errors": dict(p.faults.errors),
+        faults = {name: {"state": p.health.value, "errors": p.faults.error_counts(),
                          "bad_frames": p.faults.bad_frames, "restarts": p.faults.restarts}
                   for name, p in self.pipelines.items()}
         return summarise(

@@ -119,7 +119,6 @@ class Session:
         self._dispatch_pending = False
         self._wake_at: float | None = None
         self._drained = False
-        self._lock = threading.Lock()
         power.subscribe(self._mode_changed)
 
     # --- start and end -----------------------------------------------------------------------
@@ -212,8 +211,7 @@ class Session:
             pipeline.exhausted = True
             self._check_finished()
             return
-        fresh = isinstance(frame, Frame) and (frame.index > self._last_index[name]
-                                              or pipeline.external is not None)
+        fresh = isinstance(frame, Frame) and frame.index > self._last_index[name]
         if isinstance(frame, Frame) and fresh:
             self._last_index[name] = frame.index
             self._submit(pipeline, frame, now)
@@ -250,6 +248,8 @@ class Session:
         return None
 
     def _schedule_next_tick(self, pipeline: Pipeline, now: float, captured: bool) -> None:
+        if pipeline.external is not None:
+            return  # pushes tick it
         name = pipeline.name
         rate = pipeline.rate_hz
         if rate is not None:
@@ -258,11 +258,10 @@ class Session:
             self.loop.call_at(tick / rate, self._tick, name, self._generation[name])
             if self.threaded:
                 pipeline.source.prefetch(tick / rate)
-        elif pipeline.external is None:
-            if captured:  # free-running: the next frame once this one is dispatched
-                self._waiting_for_dispatch.add(name)
-            else:  # a bad frame: try the next one
-                self.loop.call_later(0.0, self._tick, name, self._generation[name])
+        elif captured:  # free-running: the next frame once this one is dispatched
+            self._waiting_for_dispatch.add(name)
+        else:  # a bad frame: try the next one
+            self.loop.call_later(0.0, self._tick, name, self._generation[name])
 
     def _submit(self, pipeline: Pipeline, frame: Frame, now: float) -> None:
         feed = None
@@ -357,9 +356,7 @@ class Session:
 
     def _failed_elsewhere(self, pipeline: Pipeline, stage: Stage, exc: BaseException) -> None:
         """A frame failed off the loop (output thread, a sink's subscriber thread)."""
-        with self._lock:
-            failed_now = pipeline.faults.failure(stage, exc, self.loop.now())
-        if failed_now:
+        if pipeline.faults.failure(stage, exc, self.loop.now()):
             self.loop.call_soon_threadsafe(self._enter_failed, pipeline.name)
 
     def sink_failed(self, name: str, exc: BaseException) -> None:

@@ -58,3 +58,37 @@ def heavy_model(path: Path, layers: int = 8, size: int = 512, width: int = 64) -
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, path)
+
+
+CRITICAL_BESIDE_HEAVY = """
+    device: jetson-agx-orin-32gb
+    power_mode: {power_mode}
+    pipelines:
+      - name: critical
+        source: {{type: synthetic_camera, width: 32, height: 32, fps: 30}}
+        engine: tiny.yaml
+        priority: critical
+        deadline_ms: 33
+      - name: heavy
+        source: {{type: synthetic_camera, width: 32, height: 32, fps: {heavy_fps}}}
+        engine: heavy.yaml
+        priority: best_effort
+"""
+CriticalBesideHeavy = Callable[..., Path]
+
+
+@pytest.fixture
+def critical_beside_heavy(write: Write, tiny_recipe: Path, tmp_path: Path
+                          ) -> CriticalBesideHeavy:
+    """A pipeline set: a critical 30 Hz pipeline on the tiny engine and a best-effort one on a
+    heavy engine (``heavy_model(layers, size)``) sharing its GPU lane."""
+    del tiny_recipe
+
+    def _write(power_mode: str, layers: int, size: int = 512, heavy_fps: int = 30) -> Path:
+        heavy_model(tmp_path / "heavy.onnx", layers=layers, size=size)
+        # fp32: these tests are about scheduling; fp16 would also run the accuracy gate
+        write("heavy.yaml", "onnx: heavy.onnx\nprecision: fp32\n")
+        return write("critical_beside_heavy.yaml", CRITICAL_BESIDE_HEAVY.format(
+            power_mode=power_mode, heavy_fps=heavy_fps))
+
+    return _write

@@ -13,31 +13,14 @@ import pytest
 
 from edge_runtime.errors import UserError
 from edge_runtime.scheduler.core import Scheduler
-from tests.runtime.conftest import MakeRuntime, heavy_model
-
-SWITCHED = """
-    device: jetson-agx-orin-32gb
-    power_mode: 40W
-    pipelines:
-      - name: critical
-        source: {type: synthetic_camera, width: 32, height: 32, fps: 30}
-        engine: tiny.yaml
-        priority: critical
-        deadline_ms: 33
-      - name: heavy
-        source: {type: synthetic_camera, width: 32, height: 32, fps: 30}
-        engine: heavy.yaml
-        priority: best_effort
-"""
+from tests.runtime.conftest import CriticalBesideHeavy, MakeRuntime
 
 
 @pytest.fixture
-def switched(write: Callable[[str, str], Path], tiny_recipe: Path, tmp_path: Path) -> Path:
-    del tiny_recipe
-    # 50 ms at 40 W (fits between critical frames), 230 ms at 15 W (never fits)
-    heavy_model(tmp_path / "heavy.onnx", layers=3)
-    write("heavy.yaml", "onnx: heavy.onnx\nprecision: fp32\n")
-    return write("switched.yaml", SWITCHED)
+def switched(critical_beside_heavy: CriticalBesideHeavy) -> Path:
+    # the heavy engine takes 50 ms at 40 W (fits between critical frames), 230 ms at 15 W
+    # (never fits)
+    return critical_beside_heavy("40W", layers=3)
 
 
 def run_with_switch(make_runtime: MakeRuntime, path: Path) -> dict[str, Any]:
@@ -155,6 +138,7 @@ def test_reload_swaps_changed_pipelines_and_never_stops_the_critical_one(
         engine: tiny.yaml
 """)
     report = runtime.reload(changed)
+    after_swap = len(critical_done)
     assert (report.changed, report.added, report.unchanged) == (["b"], ["c"], ["a"])
     # b's frames changed, and its fp16 engine was gated on them: built anew, like c's
     assert sorted(e.pipeline for e in report.engines) == ["b", "c"]
@@ -163,12 +147,13 @@ def test_reload_swaps_changed_pipelines_and_never_stops_the_critical_one(
     status = runtime.status().pipelines
     summary = runtime.deactivate()
     assert status["b"].rate_hz == 20.0 and status["c"].frames > 0
-    gaps = [b - a for a, b in itertools.pairwise(critical_done)]
-    # exact on the simulated clock; on the wall clock (no timing asserted in tests) it must
-    # merely have gone on producing through the swap
-    limit = 1 / 30 + 1e-6 if clock == "sim" else 1.0
-    assert max(gaps) <= limit, "the critical pipeline stalled across the reload"
+    # the critical pipeline went on producing through the swap (on the wall clock nothing
+    # about timing is asserted) ...
+    assert len(critical_done) > after_swap, "the critical pipeline stopped at the reload"
     if clock == "sim":
+        # ... and on the simulated clock it never missed a beat: one period between outputs
+        gaps = [b - a for a, b in itertools.pairwise(critical_done)]
+        assert max(gaps) <= 1 / 30 + 1e-6
         a = summary.pipelines["a"]["40W"]
         assert a["frames"] == 60 and a["deadline_misses"] == 0
         assert summary.pipelines["c"]["40W"]["frames"] == 5

@@ -12,7 +12,7 @@ import pytest
 from edge_runtime.engines.backends.mock import MockRunner
 from edge_runtime.graph.tensors import Feed, Outputs
 from edge_runtime.pipelines.sources import Empty, Frame
-from tests.runtime.conftest import MakeRuntime, heavy_model
+from tests.runtime.conftest import CriticalBesideHeavy, MakeRuntime
 
 THREE = """
     device: jetson-agx-orin-32gb
@@ -113,43 +113,25 @@ class StallingCamera:
         pass
 
 
-STALL = """
-    device: jetson-agx-orin-32gb
-    power_mode: 15W
-    pipelines:
-      - name: camera
-        source: {type: synthetic_camera, width: 32, height: 32, fps: 30}
-        engine: tiny.yaml
-        priority: critical
-        deadline_ms: 33
-      - name: planner
-        source: {type: synthetic_camera, width: 32, height: 32, fps: 10}
-        engine: heavy.yaml
-        priority: best_effort
-"""
-
-
 def test_a_stalled_camera_releases_its_reservation_within_one_period(
-        make_runtime: MakeRuntime, write: Callable[[str, str], Path], tiny_recipe: Path,
-        tmp_path: Path) -> None:
-    del tiny_recipe
-    heavy_model(tmp_path / "heavy.onnx", layers=8)  # never fits beside the 30 Hz critical job
-    write("heavy.yaml", "onnx: heavy.onnx\nprecision: fp32\n")
-    runtime = make_runtime(write("stall.yaml", STALL),
-                           sources={"camera": StallingCamera(30, stall_from=1.0, stall_to=1e9)})
+        make_runtime: MakeRuntime, critical_beside_heavy: CriticalBesideHeavy) -> None:
+    # at 15 W the 8-layer heavy engine never fits beside the 30 Hz critical pipeline
+    path = critical_beside_heavy("15W", layers=8, heavy_fps=10)
+    runtime = make_runtime(path, sources={
+        "critical": StallingCamera(30, stall_from=1.0, stall_to=1e9)})
     runtime.configure()
-    planner_outputs: list[float] = []
-    runtime.subscribe(lambda o: planner_outputs.append(o.done_time), ["planner"])
-    heavy = runtime.pipelines["planner"].runner
+    heavy_outputs: list[float] = []
+    runtime.subscribe(lambda o: heavy_outputs.append(o.done_time), ["heavy"])
+    heavy = runtime.pipelines["heavy"].runner
     assert isinstance(heavy, MockRunner)
     runtime.activate()
     runtime.run_for(1.0)
-    assert planner_outputs == []  # deadline protection keeps the heavy job off the lane
+    assert heavy_outputs == []  # deadline protection keeps the heavy job off the lane
     runtime.run_for(2.0)
     # the camera stalled at 1.0 s (its last frame came at 0.9667 s): its reservation expires
     # once that frame's successor could no longer start in time (within one camera period of
-    # the stall), and the waiting planner frame starts then
-    assert planner_outputs, "the best-effort pipeline starved behind a stalled camera"
-    started = planner_outputs[0] - heavy.modelled_latency_s()
+    # the stall), and the waiting heavy frame starts then
+    assert heavy_outputs, "the best-effort pipeline starved behind a stalled camera"
+    started = heavy_outputs[0] - heavy.modelled_latency_s()
     assert 1.0 <= started <= 1.0 + 1 / 30 + 1e-6
-    assert len(planner_outputs) == pytest.approx(2.0 / heavy.modelled_latency_s(), abs=1)
+    assert len(heavy_outputs) == pytest.approx(2.0 / heavy.modelled_latency_s(), abs=1)

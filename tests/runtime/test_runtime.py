@@ -12,7 +12,7 @@ import pytest
 from edge_runtime.config.recipe import BackendName, Precision
 from edge_runtime.engines.backends.mock import MockRunner
 from edge_runtime.sim import Lane
-from tests.runtime.conftest import MakeRuntime, heavy_model
+from tests.runtime.conftest import CriticalBesideHeavy, MakeRuntime
 
 TWO_PIPELINES = """
     device: jetson-agx-orin-32gb
@@ -109,26 +109,9 @@ def test_latency_on_the_simulated_clock_is_the_device_models(make_runtime: MakeR
 @pytest.mark.parametrize(("layers", "size", "fits"), [(3, 256, True), (8, 512, False)],
                          ids=["heavy-fits-in-gaps", "heavy-never-fits"])
 def test_critical_frames_are_protected_from_a_heavy_best_effort_engine(
-        make_runtime: MakeRuntime, write: Callable[[str, str], Path], tiny_recipe: Path,
-        tmp_path: Path, layers: int, size: int, fits: bool) -> None:
-    del tiny_recipe
-    heavy_model(tmp_path / "heavy.onnx", layers=layers, size=size)
-    # fp32: the test is about scheduling; an fp16 build would also run the accuracy gate
-    write("heavy.yaml", "onnx: heavy.onnx\nprecision: fp32\n")
-    path = write("overload.yaml", """
-        device: jetson-agx-orin-32gb
-        power_mode: 15W
-        pipelines:
-          - name: critical
-            source: {type: synthetic_camera, width: 32, height: 32, fps: 30}
-            engine: tiny.yaml
-            priority: critical
-            deadline_ms: 33
-          - name: heavy
-            source: {type: synthetic_camera, width: 32, height: 32, fps: 30}
-            engine: heavy.yaml
-            priority: best_effort
-    """)
+        make_runtime: MakeRuntime, critical_beside_heavy: CriticalBesideHeavy, layers: int,
+        size: int, fits: bool) -> None:
+    path = critical_beside_heavy("15W", layers=layers, size=size)
     runtime = make_runtime(path)
     runtime.configure()
     heavy = runtime.pipelines["heavy"].runner
