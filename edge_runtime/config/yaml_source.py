@@ -93,6 +93,9 @@ def load_yaml(path: str | Path) -> YamlDocument:
         raise UserError("file not found (check the path)", file=doc_path) from None
     except OSError as exc:
         raise UserError(f"cannot read file: {exc.strerror}", file=doc_path) from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"not UTF-8 text (byte {exc.start}): is this the YAML file you meant?",
+                        file=doc_path) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -100,6 +103,8 @@ def load_yaml(path: str | Path) -> YamlDocument:
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
         raise UserError(f"YAML syntax error: {problem}", file=doc_path, line=line) from None
+    except yaml.YAMLError as exc:  # e.g. a control character the reader refuses
+        raise UserError(f"not readable as YAML: {exc}".splitlines()[0], file=doc_path) from None
     lines: dict[KeyPath, int] = {}
     data = {} if node is None else _record(node, (), lines, doc_path)
     return YamlDocument(path=doc_path, data=data, lines=lines)

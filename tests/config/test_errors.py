@@ -142,6 +142,17 @@ def test_duplicate_keys_and_bad_yaml_are_reported_not_silently_resolved(
     assert_one_line(err, f"{bad}:2: YAML syntax error")
 
 
+def test_garbage_bytes_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(bytes(range(128, 256)) * 2)
+    control = tmp_path / "control.yaml"
+    control.write_bytes(b"device: \x07\x01\n")
+    for path, why in ((binary, "not UTF-8 text"), (control, "not readable as YAML")):
+        status, err = run_cli(capsys, "run", str(path))
+        assert status == 2
+        assert_one_line(err, f"{path}: {why}")
+
+
 def test_a_missing_file_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     status, err = run_cli(capsys, "run", str(tmp_path / "absent.yaml"))
     assert status == 2
