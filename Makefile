@@ -8,13 +8,25 @@ STAMP := $(VENV)/.edge-runtime-installed
 # `import tensorrt` never finds a stub-only package), then patched to parse (setup.cfg mypy_path).
 TRT_STUBS_DIST := $(VENV)/tensorrt-stubs-dist
 TRT_STUBS := $(VENV)/tensorrt-stubs-patched
+# The ROS 2 venv (ROS 2 Kilted from PyPI wheels, vision_msgs built from its .msg files): made by
+# tools/ros2_env.sh, remade when what it is made from changes.
+ROS_VENV ?= .venv-ros
+ROS_BIN := $(ROS_VENV)/bin
+ROS_STAMP := $(ROS_VENV)/.edge-runtime-ros2-installed
+ROS_INPUTS := setup.cfg pyproject.toml constraints.txt constraints-ros2.txt tools/ros2_env.sh \
+	ros2_nodes/vendor/vision_msgs/CMakeLists.txt ros2_nodes/vendor/vision_msgs/package.xml \
+	$(wildcard ros2_nodes/vendor/vision_msgs/msg/*.msg)
 
-.PHONY: demo test lint typecheck unit install bench clean
+.PHONY: demo test lint typecheck unit install bench clean ros2 ros2-env ros2-typecheck ros2-unit
 
 demo: $(STAMP)
 	$(BIN)/edge-runtime demo
 
-test: lint typecheck unit
+test: lint typecheck unit ros2
+
+# The ROS 2 half of the suite, in the ROS 2 venv: mypy against the installed rclpy, then the
+# live-graph tests (tests/ros2).
+ros2: ros2-typecheck ros2-unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -23,7 +35,15 @@ typecheck: $(STAMP)
 	$(BIN)/python -m mypy
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --ignore=tests/ros2
+
+ros2-env: $(ROS_STAMP)
+
+ros2-typecheck: $(ROS_STAMP) $(STAMP)
+	$(ROS_BIN)/python -m mypy edge_runtime/ros2 edge_runtime/pipelines/messages.py ros2_nodes/edge_runtime_ros tests/ros2
+
+ros2-unit: $(ROS_STAMP)
+	$(ROS_BIN)/python -m pytest tests/ros2
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.overhead
@@ -43,5 +63,9 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt tools/patch_tensorrt_stubs.py
 	$(BIN)/python tools/patch_tensorrt_stubs.py $(TRT_STUBS_DIST) $(TRT_STUBS)
 	@touch $(STAMP)
 
+$(ROS_STAMP): $(ROS_INPUTS)
+	bash tools/ros2_env.sh $(PYTHON) $(ROS_VENV)
+	@touch $(ROS_STAMP)
+
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(ROS_VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -21,8 +21,8 @@ _PUBLIC = {
     "Runtime": "edge_runtime.runtime.runtime",
     "RuntimeOptions": "edge_runtime.runtime.runtime",
     "ReloadReport": "edge_runtime.runtime.runtime",
-    "Output": "edge_runtime.runtime.outputs",
-    "RawTensors": "edge_runtime.runtime.outputs",
+    "Output": "edge_runtime.pipelines.output",
+    "RawTensors": "edge_runtime.pipelines.output",
     "Subscription": "edge_runtime.runtime.outputs",
     "PipelineStatus": "edge_runtime.runtime.status",
     "RuntimeStatus": "edge_runtime.runtime.status",
@@ -41,10 +41,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from edge_runtime.pipelines.output import Output, RawTensors
     from edge_runtime.pipelines.postprocess import Classification, Detections, SegmentationMap
     from edge_runtime.pipelines.sources import FrameIn
     from edge_runtime.runtime.lifecycle import LifecycleError, State
-    from edge_runtime.runtime.outputs import Output, RawTensors, Subscription
+    from edge_runtime.runtime.outputs import Subscription
     from edge_runtime.runtime.runtime import ReloadReport, Runtime, RuntimeOptions
     from edge_runtime.runtime.status import PipelineStatus, RuntimeStatus
 

@@ -25,10 +25,15 @@ LAYERS: dict[str, int] = {
     "optimize": 4,
     "engines": 5,
     "runtime": 6,
-    "cli": 7,
-    "__main__": 8,
+    "ros2": 7,
+    "cli": 8,
+    "__main__": 9,
 }
 HARDWARE = ("tensorrt", "pycuda", "cuda", "rclpy", "torch")
+#: Modules that import rclpy at the top (a LifecycleNode subclass needs it when the class is
+#: defined). Nothing in the package imports them at import time (checked below); they are
+#: imported, and their imports checked, by tests/ros2 in the ROS 2 venv.
+ROS_SHELL = ("edge_runtime.ros2.node",)
 
 
 def part_of(module: str) -> str | None:
@@ -37,7 +42,10 @@ def part_of(module: str) -> str | None:
 
 
 def imports_of(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return imports_of_tree(ast.parse(path.read_text(encoding="utf-8")))
+
+
+def imports_of_tree(tree: ast.AST) -> set[str]:
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -83,7 +91,7 @@ def test_no_module_imports_hardware_libraries_at_import_time() -> None:
         "before = set(sys.modules)\n"
         "import importlib, pkgutil, edge_runtime\n"
         "for m in pkgutil.walk_packages(edge_runtime.__path__, 'edge_runtime.'):\n"
-        "    if m.name != 'edge_runtime.__main__':\n"
+        f"    if m.name not in ('edge_runtime.__main__', *{ROS_SHELL!r}):\n"
         "        importlib.import_module(m.name)\n"
         "new = set(sys.modules) - before\n"
         f"loaded = sorted(k for k in new if k.split('.')[0] in {HARDWARE!r})\n"
@@ -96,5 +104,15 @@ def test_no_module_imports_hardware_libraries_at_import_time() -> None:
 
 def test_every_module_imports() -> None:
     for info in pkgutil.walk_packages(edge_runtime.__path__, "edge_runtime."):
-        if info.name != "edge_runtime.__main__":
+        if info.name != "edge_runtime.__main__" and info.name not in ROS_SHELL:
             importlib.import_module(info.name)
+
+
+@pytest.mark.parametrize(("name", "path"), modules(), ids=[m for m, _ in modules()])
+def test_only_function_bodies_import_the_ros_shell(name: str, path: Path) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    top_level = ast.Module(
+        body=[n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)],
+        type_ignores=[])
+    imported = imports_of_tree(top_level)
+    assert not imported & set(ROS_SHELL), f"{name} imports the ROS 2 node at import time"

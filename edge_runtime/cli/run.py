@@ -117,6 +117,17 @@ def check_flag_modes(loaded: LoadedPipelineSet, options: RuntimeOptions) -> None
             raise UserError(exc.message, key=flag) from None
 
 
+def check_no_ros2_sources(loaded: LoadedPipelineSet) -> None:
+    """A ``type: ros2`` pipeline gets its frames from the ROS 2 node; ``run`` has none."""
+    for index, pipeline in enumerate(loaded.config.pipelines):
+        if pipeline.source.type == "ros2":
+            raise loaded.document.error(
+                ("pipelines", index, "source", "type"),
+                f"pipeline '{pipeline.name}' takes its frames from ROS 2 topics; run the set "
+                f"with `edge-runtime ros2 {loaded.path.name}`, or give it a camera or file "
+                "source")
+
+
 def run_until_done(runtime: Runtime, duration_s: float, stop: StopFlag,
                    observe: Callable[[RuntimeStatus], None], every_s: float = 0.5) -> None:
     """Let an active runtime run for ``duration_s`` (or until stopped or played out),
@@ -142,6 +153,7 @@ def execute(pipelines: str | Path, request: RunRequest, json_path: Path | None,
     out = console()
     loaded = load_pipeline_set(pipelines)
     check_flag_modes(loaded, request.options)
+    check_no_ros2_sources(loaded)
     runtime = Runtime(loaded, clock=request.clock, options=request.options)
     try:
         progress = RichProgress(out)

@@ -116,6 +116,26 @@ class PowerSwitch(ConfigModel):
     """Target mode (name such as ``15W`` or nvpmodel id)."""
 
 
+class DiagnosticsConfig(ConfigModel):
+    """When a pipeline's health report (ROS 2 ``/diagnostics``, the service's status) says WARN
+    or ERROR. Each report covers the window since the previous one."""
+
+    warn_rate_fraction: float = Field(default=0.9, gt=0, le=1)
+    """WARN when outputs leave at less than this share of the pipeline's rate."""
+    error_rate_fraction: float = Field(default=0.5, ge=0, le=1)
+    """ERROR when outputs leave at less than this share of the pipeline's rate."""
+    warn_on_drops: bool = False
+    """WARN when the window dropped frames (a newer frame replaced a waiting one)."""
+    warn_lane_utilisation: float = Field(default=0.95, gt=0, le=1)
+    """WARN on the power report when a lane (GPU, DLA) was busier than this share."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DiagnosticsConfig:
+        if self.error_rate_fraction > self.warn_rate_fraction:
+            raise ValueError("error_rate_fraction must not exceed warn_rate_fraction")
+        return self
+
+
 class PipelineSet(ConfigModel):
     """Everything one runtime process runs."""
 
@@ -127,6 +147,8 @@ class PipelineSet(ConfigModel):
     """Timed power-mode switches during a run."""
     pipelines: list[PipelineConfig] = Field(min_length=1)
     """The pipelines."""
+    diagnostics: DiagnosticsConfig = DiagnosticsConfig()
+    """Health thresholds of the per-pipeline reports."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> PipelineSet:

@@ -78,9 +78,10 @@ class NumpySource(ConfigModel):
 
 
 class ExternalSourceConfig(ConfigModel):
-    """Frames pushed by the host program (``Runtime.push``; the ROS 2 node's image topic)."""
+    """Frames pushed by the host program (``Runtime.push``). ``ros2`` is the same source fed
+    by the ROS 2 node (``edge-runtime ros2``) from the pipeline's ``image_raw`` topics."""
 
-    type: Literal["external"]
+    type: Literal["external", "ros2"]
 
 
 SourceConfig = Annotated[

@@ -11,19 +11,17 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Protocol, TextIO
 
 from edge_runtime.config.stages import JsonlSink, LogSink, SinkConfig
 from edge_runtime.errors import UserError
 from edge_runtime.fileio import fsync_dir
+from edge_runtime.pipelines.output import Output
 
 log = logging.getLogger("edge_runtime.sink")
 
-Record = dict[str, Any]
-
-
 class Sink(Protocol):
-    def write(self, record: Record) -> None: ...
+    def write(self, output: Output) -> None: ...
 
     def flush(self) -> None:
         """Make what was written durable (the runtime calls it on deactivate)."""
@@ -42,10 +40,10 @@ class JsonLinesSink:
             raise UserError(f"cannot write {path}: {exc.strerror}", key="sinks.path") from None
         self.records = 0
 
-    def write(self, record: Record) -> None:
+    def write(self, output: Output) -> None:
         if self._handle is None:
             raise RuntimeError(f"sink {self.path} is closed")
-        self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._handle.write(json.dumps(output.to_record(), separators=(",", ":")) + "\n")
         self._handle.flush()
         self.records += 1
 
@@ -71,11 +69,11 @@ class LoggingSink:
         self.every = every
         self.count = 0
 
-    def write(self, record: Record) -> None:
+    def write(self, output: Output) -> None:
         self.count += 1
         if self.count % self.every == 0:
-            log.info("%s frame %d latency %.1f ms: %s", self.pipeline, record["frame"],
-                     record["latency_ms"], record.get("outputs"))
+            log.info("%s frame %d latency %.1f ms: %s", self.pipeline, output.frame_index,
+                     output.latency_s * 1e3, output.result.to_record())
 
     def flush(self) -> None:
         pass

@@ -14,73 +14,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable
 
-import numpy as np
-import numpy.typing as npt
-
-from edge_runtime.pipelines.postprocess import Result
+from edge_runtime.pipelines.output import Output
 from edge_runtime.pipelines.sinks import Sink
 
 log = logging.getLogger("edge_runtime.outputs")
 
 #: Outputs a subscriber may have waiting before the oldest is dropped (default).
 QUEUE_SIZE = 64
-
-
-@dataclass(frozen=True)
-class RawTensors:
-    """Undecoded engine outputs (a pipeline without a postprocess stage)."""
-
-    tensors: Mapping[str, npt.NDArray[np.generic]]
-
-    def to_record(self) -> dict[str, object]:
-        """Shapes and means, not megabytes of numbers."""
-        summary: dict[str, object] = {}
-        for name, value in self.tensors.items():
-            array = np.asarray(value, dtype=np.float64)
-            summary[name] = {"shape": list(array.shape),
-                             "mean": round(float(array.mean()), 6) if array.size else None}
-        return summary
-
-
-@dataclass(frozen=True)
-class Output:
-    """One finished frame of one pipeline."""
-
-    pipeline: str
-    frame_index: int
-    #: The host's stamp and frame id of the input (pushed frames), unchanged; else None / "".
-    stamp: float | None
-    frame_id: str
-    #: Capture and completion on the runtime's clock (seconds since activation).
-    capture_time: float
-    done_time: float
-    deadline_missed: bool
-    power_mode: str
-    result: Result | RawTensors
-
-    @property
-    def latency_s(self) -> float:
-        return self.done_time - self.capture_time
-
-    def to_record(self) -> dict[str, Any]:
-        """The JSON-lines form (one object per frame)."""
-        record: dict[str, Any] = {
-            "pipeline": self.pipeline,
-            "frame": self.frame_index,
-            "capture_ts": round(self.capture_time, 6),
-            "latency_ms": round(self.latency_s * 1e3, 3),
-            "power_mode": self.power_mode,
-            "outputs": self.result.to_record(),
-        }
-        if self.stamp is not None:
-            record["stamp"] = self.stamp
-        if self.frame_id:
-            record["frame_id"] = self.frame_id
-        return record
 
 
 OutputCallback = Callable[[Output], None]
@@ -229,4 +171,4 @@ class SinkSubscriber:
         self.sink = sink
 
     def __call__(self, output: Output) -> None:
-        self.sink.write(output.to_record())
+        self.sink.write(output)

@@ -12,11 +12,11 @@ import numpy as np
 from edge_runtime.config.pipeline import PipelineConfig
 from edge_runtime.engines.base import BaseRunner
 from edge_runtime.graph.tensors import Feed, Outputs
+from edge_runtime.pipelines.output import RawTensors
 from edge_runtime.pipelines.postprocess import Decoder, Result, make_decoder
 from edge_runtime.pipelines.preprocess import Preprocessor, spatial_size
 from edge_runtime.pipelines.sources import Empty, ExternalSource, Frame, Source
 from edge_runtime.runtime.faults import FaultTracker, Health
-from edge_runtime.runtime.outputs import RawTensors
 
 #: Prepared tensors a pipeline may have in flight beyond its queue: one running, one being
 #: prepared, one spare for the frame that replaces a waiting one.

@@ -39,6 +39,7 @@ from edge_runtime.engines.cache import EngineCache
 from edge_runtime.engines.registry import EngineContext
 from edge_runtime.errors import UserError
 from edge_runtime.optimize.progress import Progress
+from edge_runtime.pipelines.output import Output
 from edge_runtime.pipelines.sinks import Sink, open_sink
 from edge_runtime.pipelines.sources import FrameIn, Source, open_source
 from edge_runtime.power.manager import PowerDevice, PowerManager
@@ -46,7 +47,6 @@ from edge_runtime.runtime.engine_set import EngineSet, LoadedEngine, release
 from edge_runtime.runtime.lifecycle import State, Transition, next_state
 from edge_runtime.runtime.outputs import (
     QUEUE_SIZE,
-    Output,
     OutputBus,
     OutputCallback,
     SinkSubscriber,

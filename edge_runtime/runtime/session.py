@@ -26,11 +26,12 @@ from typing import Protocol, TypeVar
 from edge_runtime.config.power import PowerMode
 from edge_runtime.engines.base import BaseRunner
 from edge_runtime.graph.tensors import Feed, Outputs
+from edge_runtime.pipelines.output import Output, RawTensors
 from edge_runtime.pipelines.sources import BadFrameError, Empty, Frame, FrameIn
 from edge_runtime.power.manager import PowerManager
 from edge_runtime.runtime.faults import Stage
 from edge_runtime.runtime.metrics import RunMetrics
-from edge_runtime.runtime.outputs import Output, OutputBus, RawTensors
+from edge_runtime.runtime.outputs import OutputBus
 from edge_runtime.runtime.pipeline import Pipeline
 from edge_runtime.runtime.workers import (
     InlineOutput,

@@ -15,6 +15,7 @@ from edge_runtime.config.stages import (
     SyntheticCameraSource,
 )
 from edge_runtime.errors import UserError
+from edge_runtime.pipelines.output import Output, RawTensors
 from edge_runtime.pipelines.preprocess import preprocess_frame, spatial_size
 from edge_runtime.pipelines.sinks import JsonLinesSink
 from edge_runtime.pipelines.sources import (
@@ -67,8 +68,9 @@ def test_image_dir_source_reads_npy_images_in_name_order(tmp_path: Path) -> None
 def test_jsonl_sink_renames_on_close_and_keeps_complete_lines_before(tmp_path: Path) -> None:
     path = tmp_path / "out" / "records.jsonl"
     sink = JsonLinesSink(path)
-    sink.write({"frame": 0})
-    sink.write({"frame": 1})
+    for index in (0, 1):
+        sink.write(Output("p", index, None, "", 0.0, 0.001, False, "30W",
+                          RawTensors({"x": np.zeros((1, 2), np.float32)})))
     assert not path.exists()
     partial = path.with_name("records.jsonl.part").read_text().splitlines()
     assert [json.loads(line)["frame"] for line in partial] == [0, 1]  # flushed, whole lines

@@ -7,8 +7,9 @@ import threading
 import numpy as np
 import pytest
 
+from edge_runtime.pipelines.output import Output, RawTensors
 from edge_runtime.pipelines.postprocess import Classification
-from edge_runtime.runtime.outputs import Output, OutputBus, RawTensors
+from edge_runtime.runtime.outputs import OutputBus
 
 
 def output(index: int, pipeline: str = "cam") -> Output:
