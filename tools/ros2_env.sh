@@ -17,14 +17,16 @@ say() { echo "ros2 env: $*"; }
   "the ROS 2 wheels exist for CPython 3.10 to 3.13; set PYTHON to one of them")'
 # A venv of another Python (PYTHON changed since) is made afresh: its wheels would not fit.
 version='import sys; print(sys.version_info[:2])'
-if [ -x "$VENV/bin/python" ] && [ "$("$VENV/bin/python" -c "$version")" != "$("$PYTHON" -c "$version")" ]; then
+if [ -x "$VENV/bin/python" ] &&
+  [ "$("$VENV/bin/python" -c "$version")" != "$("$PYTHON" -c "$version")" ]; then
   say "$VENV is of another Python: making it afresh"
   rm -rf "$VENV"
 fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 VENV=$(cd "$VENV" && pwd)
 export PIP_ROOT_USER_ACTION=ignore  # CI installs as root, into the venv: nothing to warn about
-PIP=("$VENV/bin/python" -m pip install --quiet -c "$ROOT/constraints.txt" -c "$ROOT/constraints-ros2.txt")
+PIP=("$VENV/bin/python" -m pip install --quiet
+  -c "$ROOT/constraints.txt" -c "$ROOT/constraints-ros2.txt")
 
 say "installing the ROS 2 wheels and edge-runtime (about 300 MB)"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
@@ -58,15 +60,20 @@ export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV" PATH="$VENV/bin:$PATH
 cmake -S "$ROOT/ros2_nodes/vendor/vision_msgs" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_INSTALL_PREFIX="$VENV" -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$VENV/bin/python" \
   > "$BUILD/configure.log" 2>&1 || { tail -40 "$BUILD/configure.log"; exit 1; }
-cmake --build "$BUILD" -j "$(nproc)" > "$BUILD/build.log" 2>&1 || { tail -40 "$BUILD/build.log"; exit 1; }
+cmake --build "$BUILD" -j "$(nproc)" > "$BUILD/build.log" 2>&1 ||
+  { tail -40 "$BUILD/build.log"; exit 1; }
 cmake --install "$BUILD" > "$BUILD/install.log" 2>&1 || { tail -40 "$BUILD/install.log"; exit 1; }
 
 # ament_index (get_package_share_directory, ros2-style discovery) reads AMENT_PREFIX_PATH, which
 # the wheels leave unset (rclpy itself does without). The venv's Python puts its own prefix in
 # front at start-up, so nothing needs sourcing; a sourced ROS prefix stays behind it.
-SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-echo 'import os, sys; _p = os.environ.get("AMENT_PREFIX_PATH", ""); sys.prefix in _p.split(os.pathsep) or os.environ.__setitem__("AMENT_PREFIX_PATH", os.pathsep.join(filter(None, (sys.prefix, _p))))' \
-  > "$SITE/edge_runtime_ament_prefix.pth"
+"$VENV/bin/python" - <<'PY'
+import pathlib, sysconfig
+line = ('import os, sys; _p = os.environ.get("AMENT_PREFIX_PATH", ""); '
+        'sys.prefix in _p.split(os.pathsep) or os.environ.__setitem__('
+        '"AMENT_PREFIX_PATH", os.pathsep.join(filter(None, (sys.prefix, _p))))\n')
+pathlib.Path(sysconfig.get_paths()["purelib"], "edge_runtime_ament_prefix.pth").write_text(line)
+PY
 
 say "checking the environment"
 env -u AMENT_PREFIX_PATH -u CMAKE_PREFIX_PATH "$VENV/bin/python" -c '

@@ -159,3 +159,17 @@ class PipelineSet(ConfigModel):
                                  "be unique")
             seen.add(pipeline.name)
         return self
+
+    @model_validator(mode="after")
+    def _one_pipeline_per_mcap_file(self) -> PipelineSet:
+        owners: dict[Path, str] = {}
+        for pipeline in self.pipelines:
+            for sink in pipeline.sinks:
+                if sink.type != "mcap":
+                    continue
+                if sink.path in owners and owners[sink.path] != pipeline.name:
+                    raise ValueError(f"pipelines '{owners[sink.path]}' and '{pipeline.name}' "
+                                     f"both record to {sink.path}; give each mcap sink a path "
+                                     "of its own")
+                owners[sink.path] = pipeline.name
+        return self

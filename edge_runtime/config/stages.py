@@ -189,4 +189,14 @@ class LogSink(ConfigModel):
     """Log every n-th output."""
 
 
-SinkConfig = Annotated[JsonlSink | LogSink, Field(discriminator="type")]
+class McapSink(ConfigModel):
+    """Outputs as ROS 2 messages (vision_msgs, sensor_msgs) in an MCAP file, readable by
+    ``ros2 bag`` and Foxglove; no ROS needed (``pip install 'edge-runtime[mcap]'``). Written to
+    ``PATH.part`` and renamed on close."""
+
+    type: Literal["mcap"]
+    path: Path
+    """Output file, relative to the working directory; one file per pipeline."""
+
+
+SinkConfig = Annotated[JsonlSink | LogSink | McapSink, Field(discriminator="type")]

@@ -1,4 +1,4 @@
-"""Output sinks: JSON lines on disk, and the log.
+"""Output sinks: JSON lines on disk, the log, and MCAP (``mcap_sink.py``).
 
 The JSON-lines sink writes each record as one complete line to ``PATH.part`` and flushes it, so a
 crash loses at most the line being written; closing syncs the file and renames it to ``PATH``, so
@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Protocol, TextIO
 
-from edge_runtime.config.stages import JsonlSink, LogSink, SinkConfig
+from edge_runtime.config.stages import JsonlSink, LogSink, McapSink, SinkConfig
 from edge_runtime.errors import UserError
 from edge_runtime.fileio import fsync_dir
 from edge_runtime.pipelines.output import Output
@@ -85,5 +85,9 @@ class LoggingSink:
 def open_sink(config: SinkConfig, pipeline: str) -> Sink:
     if isinstance(config, JsonlSink):
         return JsonLinesSink(config.path)
+    if isinstance(config, McapSink):
+        from edge_runtime.pipelines.mcap_sink import McapSink as McapWriter
+
+        return McapWriter(config.path)
     assert isinstance(config, LogSink)
     return LoggingSink(pipeline, config.every)
