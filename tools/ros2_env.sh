@@ -28,7 +28,7 @@ export PIP_ROOT_USER_ACTION=ignore  # CI installs as root, into the venv: nothin
 PIP=("$VENV/bin/python" -m pip install --quiet
   -c "$ROOT/constraints.txt" -c "$ROOT/constraints-ros2.txt")
 
-say "installing the ROS 2 wheels and edge-runtime (about 300 MB)"
+say "installing the ROS 2 wheels and edge-runtime (about 270 MB to download)"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 # What the nodes and tests import, then what building vision_msgs needs.
 "${PIP[@]}" ros-rclpy ros-rmw-fastrtps-cpp ros-sensor-msgs ros-std-msgs ros-geometry-msgs \

@@ -84,6 +84,8 @@ class _Ports:
     subscriptions: list[Subscription[Any]] = field(default_factory=list)
     stamps: OrderedDict[float, Time] = field(default_factory=OrderedDict)
     rejected: int = 0
+    #: What the topics were made for (see :func:`_topics`).
+    topics: tuple[str | None, bool] = (None, False)
 
 
 class RuntimeNode(LifecycleNode):
@@ -200,7 +202,7 @@ class RuntimeNode(LifecycleNode):
     # --- pipelines: topics and parameters ----------------------------------------------------
 
     def _add_pipeline(self, pipeline: PipelineConfig) -> None:
-        ports = _Ports()
+        ports = _Ports(topics=_topics(pipeline))
         topic = translate.output_topic(pipeline)
         if topic is not None:
             ports.publisher = self.create_lifecycle_publisher(
@@ -229,6 +231,19 @@ class RuntimeNode(LifecycleNode):
                                          "classification": self._types.Classification,
                                          "segmentation": self._types.Image}
         return classes[pipeline.postprocess.type]
+
+    def _refresh_pipeline(self, pipeline: PipelineConfig) -> None:
+        """A reloaded pipeline: same topics, so they stay (subscribers keep their
+        connection); its parameters show the new config's values (the edited YAML wins
+        over values given at start)."""
+        if self._ports[pipeline.name].topics != _topics(pipeline):
+            self._remove_pipeline(pipeline.name)
+            self._add_pipeline(pipeline)
+            return
+        self._set_quietly([
+            Parameter(translate.enabled_parameter(pipeline.name), value=pipeline.enabled),
+            Parameter(translate.rate_parameter(pipeline.name),
+                      value=translate.rate_to_parameter(pipeline.rate_hz))])
 
     def _remove_pipeline(self, name: str) -> None:
         with self._ports_lock:
@@ -371,9 +386,11 @@ class RuntimeNode(LifecycleNode):
             return response
         assert runtime.loaded is not None
         configs = {p.name: p for p in runtime.loaded.config.pipelines}
-        for name in report.removed + report.changed:
+        for name in report.removed:
             self._remove_pipeline(name)
-        for name in report.changed + report.added:
+        for name in report.changed:
+            self._refresh_pipeline(configs[name])
+        for name in report.added:
             self._add_pipeline(configs[name])
         self._health = HealthMonitor(runtime.loaded.config.diagnostics)
         response.success = True
@@ -406,6 +423,12 @@ class RuntimeNode(LifecycleNode):
 
 def _wall_clock_runtime(config: Path, options: RuntimeOptions) -> Runtime:
     return Runtime(config, clock="wall", options=options)
+
+
+def _topics(pipeline: PipelineConfig) -> tuple[str | None, bool]:
+    """A pipeline's topics: its output topic (and so message type), and whether it takes
+    images; a reload that keeps them keeps the publishers and subscriptions."""
+    return translate.output_topic(pipeline), translate.takes_images(pipeline)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -10,7 +10,7 @@ import pytest
 
 from edge_runtime.cli.main import COMMANDS, main, make_parser
 
-SUBCOMMANDS = [["build"], ["run"], ["demo"], ["power"], ["power", "list"], ["cache"],
+SUBCOMMANDS = [["build"], ["run"], ["demo"], ["ros2"], ["power"], ["power", "list"], ["cache"],
                ["cache", "ls"], ["cache", "verify"], ["cache", "clear"]]
 
 
@@ -86,3 +86,40 @@ def test_run_writes_the_summary_json(write: Callable[[str, str], Path], tiny_rec
         assert {"frames", "hz", "p50_ms", "p99_ms", "deadline_misses", "drops"} <= set(row)
         assert row["frames"] == 20
     assert all("watts" in mode for mode in summary["modes"].values())
+
+
+def test_ros2_checks_the_set_before_ros_and_says_when_ros_is_missing(
+        write: Callable[[str, str], Path], tiny_recipe: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """This venv has no rclpy (tests/ros2 runs the node in the ROS 2 venv)."""
+    del tiny_recipe
+    bad = write("bad.yaml", "pipelines:\n  - name: x\n    rate_hzz: 3\n")
+    assert main(["ros2", str(bad)]) == 2
+    assert capsys.readouterr().err.startswith(f"{bad}:2:")
+    good = write("good.yaml", """
+        pipelines:
+          - name: cam
+            source: {type: ros2}
+            engine: tiny.yaml
+    """)
+    assert main(["ros2", str(good), "extra"]) == 2
+    assert "ROS arguments go after --ros-args" in capsys.readouterr().err
+    assert main(["ros2", str(good)]) == 2
+    err = capsys.readouterr().err
+    assert "ROS 2 is not importable here" in err and len(err.strip().splitlines()) == 1
+
+
+def test_run_refuses_a_ros2_source_and_names_the_command(
+        write: Callable[[str, str], Path], tiny_recipe: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    del tiny_recipe
+    path = write("set.yaml", """
+        pipelines:
+          - name: cam
+            source: {type: ros2}
+            engine: tiny.yaml
+    """)
+    assert main(["run", str(path), "--clock", "sim", "--duration", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{path}:3: pipelines[0].source.type:")
+    assert "edge-runtime ros2" in err

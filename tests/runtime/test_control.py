@@ -144,6 +144,10 @@ def test_reload_swaps_changed_pipelines_and_never_stops_the_critical_one(
     assert sorted(e.pipeline for e in report.engines) == ["b", "c"]
     assert runtime.pipelines["a"].runner is engine_a  # untouched
     advance(1.0)
+    if clock == "wall":  # a loaded machine may take longer to start c's camera process
+        deadline = time.monotonic() + 20.0
+        while runtime.status().pipelines["c"].frames == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
     status = runtime.status().pipelines
     summary = runtime.deactivate()
     assert status["b"].rate_hz == 20.0 and status["c"].frames > 0
