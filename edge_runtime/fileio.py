@@ -3,6 +3,7 @@
 A robot loses power at any moment. Everything edge-runtime writes that a later run reads (engine
 plans, manifests, summaries) goes to a temporary file in the same directory, is flushed to disk,
 and is renamed over the target, so a reader sees the old file or the new one, never half of one.
+Recordings (the sinks) grow as ``PATH.part`` and take their name when complete (:class:`PartFile`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import IO, Any
 
 _CHUNK = 1 << 20
 
@@ -60,3 +62,32 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+class PartFile:
+    """A recording written as ``PATH.part`` and renamed to ``PATH`` once complete, so a file
+    under the final name is always whole (a crash leaves only the ``.part``). The sinks
+    write through :attr:`handle`; :meth:`sync` makes what was written durable."""
+
+    def __init__(self, path: Path, binary: bool = False) -> None:
+        self.path = path
+        self.partial = path.with_name(path.name + ".part")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle: IO[Any] = (self.partial.open("wb") if binary
+                                else self.partial.open("w", encoding="utf-8"))
+        self.closed = False
+
+    def sync(self) -> None:
+        if not self.closed:
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+
+    def commit(self) -> None:
+        """Sync, close and rename to the final name (idempotent)."""
+        if self.closed:
+            return
+        self.sync()
+        self.handle.close()
+        self.closed = True
+        self.partial.replace(self.path)
+        fsync_dir(self.path.parent)

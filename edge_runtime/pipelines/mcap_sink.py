@@ -14,17 +14,16 @@ its index).
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from edge_runtime.errors import UserError
-from edge_runtime.fileio import fsync_dir
 from edge_runtime.pipelines.messages import output_messages
 from edge_runtime.pipelines.output import Output
 from edge_runtime.pipelines.ros_types import plain_types
 from edge_runtime.pipelines.schemas import schema_text
+from edge_runtime.pipelines.sinks import recording
 
 #: Topic suffix -> ROS 2 type of the message written there.
 MESSAGE_TYPES = {"detections": "vision_msgs/msg/Detection2DArray",
@@ -41,18 +40,13 @@ class McapSink:
             raise UserError("the mcap sink needs the mcap libraries: pip install "
                             "'edge-runtime[mcap]'", key="sinks.type") from None
         self.path = path
-        self.partial = path.with_name(path.name + ".part")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle: IO[bytes] | None = self.partial.open("wb")
-        except OSError as exc:
-            raise UserError(f"cannot write {path}: {exc.strerror}", key="sinks.path") from None
-        self._writer = Writer(self._handle)
+        self._file = recording(path, binary=True)
+        self._writer = Writer(self._file.handle)
         self._schemas: dict[str, Any] = {}
         self.messages = 0
 
     def write(self, output: Output) -> None:
-        if self._handle is None:
+        if self._file.closed:
             raise RuntimeError(f"sink {self.path} is closed")
         now = time.time_ns()
         for suffix, message in output_messages(TYPES, output):
@@ -67,17 +61,9 @@ class McapSink:
             self.messages += 1
 
     def flush(self) -> None:
-        if self._handle is not None:
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
+        self._file.sync()
 
     def close(self) -> None:
-        if self._handle is None:
-            return
-        self._writer.finish()  # type: ignore[no-untyped-call]  # mcap_ros2 leaves it untyped
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self._handle.close()
-        self._handle = None
-        self.partial.replace(self.path)
-        fsync_dir(self.path.parent)
+        if not self._file.closed:
+            self._writer.finish()  # type: ignore[no-untyped-call]  # mcap_ros2 leaves it untyped
+        self._file.commit()

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import Protocol
 
 from edge_runtime.config.stages import JsonlSink, LogSink, McapSink, SinkConfig
 from edge_runtime.errors import UserError
-from edge_runtime.fileio import fsync_dir
+from edge_runtime.fileio import PartFile
 from edge_runtime.pipelines.output import Output
 
 log = logging.getLogger("edge_runtime.sink")
@@ -29,38 +28,32 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+def recording(path: Path, binary: bool = False) -> PartFile:
+    """The ``PATH.part`` file of a sink; a path that cannot be written is the user's to fix."""
+    try:
+        return PartFile(path, binary)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror}", key="sinks.path") from None
+
+
 class JsonLinesSink:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.partial = path.with_name(path.name + ".part")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle: TextIO | None = self.partial.open("w", encoding="utf-8")
-        except OSError as exc:
-            raise UserError(f"cannot write {path}: {exc.strerror}", key="sinks.path") from None
+        self._file = recording(path)
         self.records = 0
 
     def write(self, output: Output) -> None:
-        if self._handle is None:
+        if self._file.closed:
             raise RuntimeError(f"sink {self.path} is closed")
-        self._handle.write(json.dumps(output.to_record(), separators=(",", ":")) + "\n")
-        self._handle.flush()
+        self._file.handle.write(json.dumps(output.to_record(), separators=(",", ":")) + "\n")
+        self._file.handle.flush()
         self.records += 1
 
     def flush(self) -> None:
-        if self._handle is not None:
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
+        self._file.sync()
 
     def close(self) -> None:
-        if self._handle is None:
-            return
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self._handle.close()
-        self._handle = None
-        self.partial.replace(self.path)
-        fsync_dir(self.path.parent)
+        self._file.commit()
 
 
 class LoggingSink:
