@@ -20,6 +20,9 @@ assert pathlib.Path(edge_runtime.__file__).is_relative_to(sys.argv[1]), edge_run
 print(",".join(bundled_profiles()))
 loaded = load_pipeline_set(pipelines_dir() / "demo.yaml")
 print(",".join(sorted(r.onnx.name for r in loaded.recipes.values())))
+from edge_runtime.pipelines.mcap_sink import MESSAGE_TYPES
+from edge_runtime.pipelines.schemas import schema_text
+print(",".join(str(schema_text(t).count("MSG: ")) for t in sorted(MESSAGE_TYPES.values())))
 """
 
 
@@ -37,7 +40,12 @@ def test_the_wheel_carries_the_assets(wheel: Path) -> None:
     for expected in ("edge_runtime/assets/power/jetson-agx-orin-32gb.yaml",
                      "edge_runtime/assets/pipelines/demo.yaml",
                      "edge_runtime/assets/engines/models/shapes_classifier.onnx",
-                     "edge_runtime/py.typed"):
+                     "edge_runtime/py.typed",
+                     # the MCAP schemas' .msg files; vision_msgs through its symlink
+                     "edge_runtime/pipelines/msg/README.md",
+                     "edge_runtime/pipelines/msg/std_msgs/Header.msg",
+                     "edge_runtime/pipelines/msg/geometry_msgs/Quaternion.msg",
+                     "edge_runtime/pipelines/msg/vision_msgs/Detection2DArray.msg"):
         assert expected in names, expected
 
 
@@ -51,6 +59,8 @@ def test_installed_package_works_from_another_directory(wheel: Path, tmp_path: P
                           env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
-    profiles, models = done.stdout.strip().splitlines()
+    profiles, models, schemas = done.stdout.strip().splitlines()
     assert "jetson-agx-orin-32gb" in profiles.split(",")
     assert "shapes_detector.onnx" in models
+    # sensor_msgs/Image, vision_msgs Classification, Detection2DArray: their dependencies
+    assert schemas == "2,3,12"

@@ -66,11 +66,39 @@ class ObjectHypothesis:
 
 
 @dataclass
+class Point:
+    x: float = 0.0
+    y: float = 0.0
+    z: float = 0.0
+
+
+@dataclass
+class Quaternion:
+    x: float = 0.0
+    y: float = 0.0
+    z: float = 0.0
+    w: float = 1.0
+
+
+@dataclass
+class Pose:
+    position: Point = field(default_factory=Point)
+    orientation: Quaternion = field(default_factory=Quaternion)
+
+
+@dataclass
+class PoseWithCovariance:
+    pose: Pose = field(default_factory=Pose)
+    covariance: list[float] = field(default_factory=lambda: [0.0] * 36)
+
+
+@dataclass
 class ObjectHypothesisWithPose:
-    """``pose`` (geometry_msgs/PoseWithCovariance) is left to the serialiser's defaults: the
-    runtime's detections are 2-D."""
+    """``pose`` keeps its defaults (identity, zero covariance): the runtime's detections are
+    2-D, so the conversions never set it."""
 
     hypothesis: ObjectHypothesis = field(default_factory=ObjectHypothesis)
+    pose: PoseWithCovariance = field(default_factory=PoseWithCovariance)
 
 
 @dataclass

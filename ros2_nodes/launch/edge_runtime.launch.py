@@ -4,11 +4,12 @@
 
 Arguments: config (default: the ROS 2 demo set shipped in the edge_runtime package),
 power_mode ('' = the set's), namespace, log_level. The node is configured when it starts and
-activated when it reaches inactive, through lifecycle events (as in launch_ros's lifecycle
-examples), so a failed configure leaves it unconfigured with the reason in the log.
+activated when it reaches inactive, through lifecycle events (as in launch_ros's
+examples/lifecycle_pub_sub_launch.py), so a failed configure leaves it unconfigured with the
+reason in the log. ``autostart`` is false here: launch drives the transitions.
 
-Written against the launch / launch_ros API of Humble and later; it has not run in this
-repository's tests (no launch wheels exist), which start the node with the same arguments.
+Written against the launch / launch_ros API of Humble and Jazzy (the names are listed, with
+the modules they come from, in tests/ros2_nodes/launch_api.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode
 from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
+from launch_ros.parameter_descriptions import ParameterValue
 from lifecycle_msgs.msg import Transition
 
 DEMO_SET = str(files("edge_runtime") / "assets" / "pipelines" / "ros2_demo.yaml")
@@ -32,7 +34,8 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("config", default_value=DEMO_SET,
                               description="pipeline set YAML"),
         DeclareLaunchArgument("power_mode", default_value="",
-                              description="initial power mode (empty: the set's)"),
+                              description="initial power mode: 15W, 30W, ... or an nvpmodel id "
+                                          "(empty: the set's)"),
         DeclareLaunchArgument("namespace", default_value="",
                               description="namespace of the node and its topics"),
         DeclareLaunchArgument("log_level", default_value="info",
@@ -43,17 +46,24 @@ def generate_launch_description() -> LaunchDescription:
         executable="runtime_node",
         name="edge_runtime",
         namespace=LaunchConfiguration("namespace"),
-        parameters=[{"config": LaunchConfiguration("config"),
-                     "power_mode": LaunchConfiguration("power_mode")}],
+        # value_type=str: launch reads a bare argument as YAML, so power_mode:=2 (an nvpmodel
+        # id) would arrive as an integer and the node's string parameter would refuse it.
+        parameters=[{
+            "config": ParameterValue(LaunchConfiguration("config"), value_type=str),
+            "power_mode": ParameterValue(LaunchConfiguration("power_mode"), value_type=str),
+            "autostart": False,
+        }],
         arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
         output="screen",
     )
-    configure = EmitEvent(event=ChangeState(
-        lifecycle_node_matcher=matches_action(node),
-        transition_id=Transition.TRANSITION_CONFIGURE))
     activate_when_inactive = RegisterEventHandler(OnStateTransition(
         target_lifecycle_node=node, goal_state="inactive",
         entities=[EmitEvent(event=ChangeState(
             lifecycle_node_matcher=matches_action(node),
             transition_id=Transition.TRANSITION_ACTIVATE))]))
-    return LaunchDescription([*arguments, node, activate_when_inactive, configure])
+    configure = EmitEvent(event=ChangeState(
+        lifecycle_node_matcher=matches_action(node),
+        transition_id=Transition.TRANSITION_CONFIGURE))
+    # The handler is registered before the node starts and the configure request is emitted
+    # after it, in the order of launch_ros's lifecycle example.
+    return LaunchDescription([*arguments, activate_when_inactive, node, configure])

@@ -82,7 +82,11 @@ def test_run_records_ros2_messages_that_match_the_json_lines(
         assert message.schema.name == "vision_msgs/msg/Detection2DArray"
         assert message.message.sequence == record["frame"]
         msg, outputs = message.ros_msg, record["outputs"]
+        assert message.message.channel_id == got[0].message.channel_id
+        assert message.message.log_time == message.message.publish_time > 0
         assert stamp(msg) == pytest.approx(record["capture_ts"], abs=1e-6)
+        assert msg.header.frame_id == record.get("frame_id", "")
+        assert all(d.header == msg.header for d in msg.detections)
         assert len(msg.detections) == len(outputs["boxes"])
         for detection, box, score, label in zip(msg.detections, outputs["boxes"],
                                                 outputs["scores"], outputs["labels"],
@@ -97,12 +101,17 @@ def test_run_records_ros2_messages_that_match_the_json_lines(
             assert hypothesis.hypothesis.score == pytest.approx(score, abs=1e-5)
             assert hypothesis.pose.pose.orientation.w == 1.0  # the .msg default, as rclpy
     assert sum(len(m.ros_msg.detections) for m in got) > 0
+    log_times = [m.message.log_time for m in got]
+    assert log_times == sorted(log_times)
 
     parts = decoded(tmp_path / "parts.mcap")["/parts/classification"]
     expected = records(tmp_path / "parts.jsonl")
     assert len(parts) == len(expected) == 20
     for message, record in zip(parts, expected, strict=True):
         assert message.schema.name == "vision_msgs/msg/Classification"
+        assert message.schema.encoding == "ros2msg"
+        assert message.message.sequence == record["frame"]
+        assert stamp(message.ros_msg) == pytest.approx(record["capture_ts"], abs=1e-6)
         assert [r.class_id for r in message.ros_msg.results] == record["outputs"]["labels"]
         assert [r.score for r in message.ros_msg.results] == pytest.approx(
             record["outputs"]["scores"], abs=1e-5)

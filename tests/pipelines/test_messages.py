@@ -3,7 +3,10 @@ tests/ros2 runs the same conversions on rclpy's generated classes)."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import sys
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -12,11 +15,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image as PILImage
 
-from edge_runtime.pipelines import messages
+from edge_runtime.pipelines import messages, ros_types
 from edge_runtime.pipelines.messages import UnsupportedImageError
 from edge_runtime.pipelines.output import Output, RawTensors
 from edge_runtime.pipelines.postprocess import Classification, Detections, SegmentationMap
 from edge_runtime.pipelines.ros_types import CompressedImage, Image, plain_types
+from edge_runtime.pipelines.schemas import definition
+
+PACKAGE_MSG = Path(messages.__file__).parent / "msg"
 
 TYPES = plain_types()
 LABELS = ("circle", "square", "triangle")
@@ -72,16 +78,69 @@ def test_an_output_without_a_host_stamp_carries_its_capture_time() -> None:
     assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (1, 500_000_000)
 
 
-@given(st.floats(min_value=0, max_value=4e9, allow_nan=False))
+@given(st.floats(min_value=-(2.0**31), max_value=2.0**31 - 1, allow_nan=False))
 def test_stamps_round_to_the_nearest_nanosecond_without_overflow(seconds: float) -> None:
     time = messages.stamp_to_time(TYPES, seconds)
     assert 0 <= time.nanosec < 1_000_000_000
+    assert messages.INT32_MIN <= time.sec <= messages.INT32_MAX
+    assert isinstance(time.sec, int) and isinstance(time.nanosec, int)
     assert abs(messages.time_to_stamp(time) - seconds) <= 1e-9 + abs(seconds) * 1e-15
 
 
-def test_a_stamp_just_under_a_second_rounds_up_cleanly() -> None:
-    time = messages.stamp_to_time(TYPES, 1.9999999999)
-    assert (time.sec, time.nanosec) == (2, 0)
+@pytest.mark.parametrize(("seconds", "expected"), [
+    (1.9999999999, (2, 0)),  # rounds up to the next second, never nanosec == 1e9
+    (1.0000000004, (1, 0)),
+    (1.0000000006, (1, 1)),
+    (0.0, (0, 0)),
+    (-1.25, (-2, 750_000_000)),  # sec is the floor, nanosec stays positive (as rclpy)
+    (-0.0000000001, (0, 0)),
+    (1_764_633_600.123456789, (1_764_633_600, 123_456_717)),  # float64 has ~0.2 us here
+    (2.0**31 - 1, (2**31 - 1, 0)),
+])
+def test_stamp_edges(seconds: float, expected: tuple[int, int]) -> None:
+    time = messages.stamp_to_time(TYPES, seconds)
+    assert (time.sec, time.nanosec) == expected
+
+
+@pytest.mark.parametrize("seconds", [2.0**31, -(2.0**31) - 1, float("nan"), float("inf")])
+def test_stamps_a_time_message_cannot_hold_are_refused(seconds: float) -> None:
+    with pytest.raises(ValueError, match="stamp"):
+        messages.stamp_to_time(TYPES, seconds)
+
+
+def test_the_plain_classes_have_the_fields_of_the_msg_files_in_order() -> None:
+    for name, cls in [*vars(TYPES).items(), ("Pose", ros_types.Pose),
+                      ("PoseWithCovariance", ros_types.PoseWithCovariance),
+                      ("Point", ros_types.Point), ("Quaternion", ros_types.Quaternion)]:
+        package = next(p for p in ("builtin_interfaces", "std_msgs", "sensor_msgs",
+                                   "geometry_msgs", "vision_msgs")
+                       if (PACKAGE_MSG / p / f"{name}.msg").is_file())
+        text = definition(f"{package}/{name}")
+        declared = [line.split()[1] for line in (raw.split("#", 1)[0].strip()
+                                                 for raw in text.splitlines())
+                    if line and "=" not in line.split()[1:2][0]]
+        assert [f.name for f in dataclasses.fields(cls)] == declared, name
+    assert ros_types.Quaternion().w == 1.0  # the .msg default ("float64 w 1")
+    assert ros_types.PoseWithCovariance().covariance == [0.0] * 36
+
+
+def test_the_best_hypothesis_is_read_and_a_detection_without_one_is_refused() -> None:
+    ((_, msg),) = messages.output_messages(TYPES, output(detections()))
+    msg.detections[0].results.insert(0, TYPES.ObjectHypothesisWithPose(
+        hypothesis=TYPES.ObjectHypothesis(class_id="square", score=0.1)))
+    assert messages.detections_from_message(msg, LABELS).class_ids.tolist() == [2, 0]
+    msg.detections[1].results = []
+    with pytest.raises(ValueError, match="detection 1 has no hypothesis"):
+        messages.detections_from_message(msg, LABELS)
+
+
+def test_no_detections_is_an_empty_array_and_back() -> None:
+    empty = Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32),
+                       np.zeros(0, np.int64), (), (240, 320))
+    ((_, msg),) = messages.output_messages(TYPES, output(empty))
+    assert msg.detections == []
+    back = messages.detections_from_message(msg, LABELS, (240, 320))
+    assert back.boxes.shape == (0, 4) and back.scores.shape == (0,)
 
 
 def frame() -> npt.NDArray[np.uint8]:
@@ -141,6 +200,28 @@ def test_compressed_png_is_exact_and_jpeg_close() -> None:
     decoded = messages.image_from_compressed(jpeg)
     assert decoded.shape == pixels.shape
     assert np.abs(decoded.astype(int) - pixels).mean() < 4
+
+
+def test_compressed_messages_round_trip() -> None:
+    pixels = frame()
+    png = messages.compressed_message(TYPES, pixels, 3.5, "cam", "png")
+    assert png.format == "png" and png.header.frame_id == "cam"
+    assert (png.header.stamp.sec, png.header.stamp.nanosec) == (3, 500_000_000)
+    assert (messages.image_from_compressed(png) == pixels).all()
+    smooth = np.tile(np.linspace(0, 255, 32, dtype=np.uint8)[None, :, None], (24, 1, 3))
+    jpeg = messages.compressed_message(TYPES, smooth, 0.0, "cam")
+    assert jpeg.format == "jpeg" and jpeg.data[:2] == b"\xff\xd8"
+    assert np.abs(messages.image_from_compressed(jpeg).astype(int) - smooth).mean() < 4
+    with pytest.raises(UnsupportedImageError, match="'webp'; use jpeg or png"):
+        messages.compressed_message(TYPES, pixels, 0.0, "cam", "webp")
+
+
+def test_compressed_images_without_pillow_name_the_extra(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    png = compressed("png", frame())
+    monkeypatch.setitem(sys.modules, "PIL", None)  # import PIL now raises ImportError
+    with pytest.raises(UnsupportedImageError, match=r"pip install 'edge-runtime\[images\]'"):
+        messages.image_from_compressed(png)
 
 
 def test_compressed_formats_and_data_that_do_not_decode() -> None:

@@ -4,8 +4,9 @@ check every field's type on assignment (float64 refuses numpy floats, uint8[] wa
 from __future__ import annotations
 
 import numpy as np
+from builtin_interfaces.msg import Time
 from rclpy.serialization import deserialize_message, serialize_message
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Classification as ClassificationMsg
 from vision_msgs.msg import Detection2DArray
 
@@ -51,3 +52,32 @@ def test_a_received_image_decodes_from_rclpy_s_array_data() -> None:
     received = deserialize_message(serialize_message(msg), Image)
     assert type(received.data).__name__ == "array"  # array.array('B'), as subscribers get it
     assert (messages.image_from_message(received) == pixels).all()
+
+
+def test_padded_rows_and_mono8_from_real_messages() -> None:
+    pixels = np.random.default_rng(2).integers(0, 256, (4, 6, 3), dtype=np.uint8)
+    padded = np.zeros((4, 6 * 3 + 5), np.uint8)
+    padded[:, :18] = pixels.reshape(4, 18)
+    msg = Image(height=4, width=6, encoding="rgb8", step=23, data=padded.tobytes())
+    received = deserialize_message(serialize_message(msg), Image)
+    assert (messages.image_from_message(received) == pixels).all()
+    mono = deserialize_message(serialize_message(
+        messages.image_message(TYPES, pixels, 0.0, "cam", "mono8")), Image)
+    decoded = messages.image_from_message(mono)
+    assert decoded.shape == (4, 6, 3) and (decoded[..., 0] == decoded[..., 2]).all()
+
+
+def test_compressed_messages_are_real_and_decode() -> None:
+    pixels = np.random.default_rng(4).integers(0, 256, (8, 10, 3), dtype=np.uint8)
+    msg = messages.compressed_message(TYPES, pixels, 1.25, "cam", "png")
+    assert isinstance(msg, CompressedImage)
+    received = deserialize_message(serialize_message(msg), CompressedImage)
+    assert (messages.image_from_compressed(received) == pixels).all()
+
+
+def test_stamps_at_the_edges_fit_the_real_time_message() -> None:
+    for seconds, expected in [(-1.25, (-2, 750_000_000)), (1.9999999999, (2, 0)),
+                              (2.0**31 - 1, (2**31 - 1, 0)), (-(2.0**31), (-(2**31), 0))]:
+        time = messages.stamp_to_time(TYPES, seconds)
+        assert isinstance(time, Time) and (time.sec, time.nanosec) == expected
+        assert messages.time_to_stamp(time) == seconds or expected == (2, 0)
