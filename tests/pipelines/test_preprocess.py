@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from edge_runtime.config.stages import PreprocessConfig
@@ -10,7 +11,7 @@ from edge_runtime.imaging import resize_bilinear
 from edge_runtime.pipelines.preprocess import Preprocessor, preprocess_frame
 
 
-def reference(frame: np.ndarray, config: PreprocessConfig) -> np.ndarray:
+def reference(frame: npt.NDArray[np.uint8], config: PreprocessConfig) -> npt.NDArray[np.generic]:
     """The arithmetic written out plainly: resize, (x * scale - mean) / std, NCHW, cast."""
     assert config.resize is not None
     image = resize_bilinear(frame, *config.resize) * np.float32(config.scale)
