@@ -15,7 +15,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import onnx
 from rich.markup import escape
 from rich.table import Table
 
@@ -28,6 +27,7 @@ from edge_runtime.graph.analysis import (
     analyse,
     graph_inputs,
     graph_outputs,
+    load_model,
     resolve_input_shapes,
 )
 from edge_runtime.optimize.sparsity import check_sparsity
@@ -45,10 +45,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def inspect_onnx(path: Path) -> dict[str, Any]:
-    try:
-        model = onnx.load(str(path))
-    except Exception as exc:  # protobuf's DecodeError and friends: the file is not ONNX
-        raise UserError(f"not a readable ONNX model: {path} ({type(exc).__name__})") from None
+    model = load_model(path.read_bytes(), path)
     info: dict[str, Any] = {
         "kind": "onnx", "path": str(path),
         "opsets": {o.domain or "ai.onnx": o.version for o in model.opset_import},
@@ -84,7 +81,7 @@ def inspect_engine(entry: Path) -> dict[str, Any]:
     info: dict[str, Any] = {"kind": "engine", "path": str(entry), "manifest": manifest}
     plan = entry / PLAN_FILE
     if manifest.get("backend") in ("mock", "onnxruntime") and plan.is_file():
-        info["sparsity"] = check_sparsity(onnx.load_from_string(plan.read_bytes())).to_dict()
+        info["sparsity"] = check_sparsity(load_model(plan.read_bytes(), plan)).to_dict()
     return info
 
 

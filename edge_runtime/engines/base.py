@@ -153,7 +153,7 @@ class BuildEngine:
 
     def request(self) -> BuildRequest:
         onnx_bytes = Path(self.recipe.onnx).read_bytes()
-        model = load_model(onnx_bytes)
+        model = load_model(onnx_bytes, self.recipe.onnx)
         given = {name: profile.optimal for name, profile in self.recipe.inputs.items()}
         try:
             shapes = resolve_input_shapes(model, given, batch=1)

@@ -16,10 +16,13 @@ import math
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import onnx
+from google.protobuf.message import DecodeError
 from onnx import ModelProto, NodeProto, shape_inference
 
+from edge_runtime.errors import UserError
 from edge_runtime.graph.tensors import TensorSpec, spec_from_value_info
 
 Shape = tuple[int, ...]
@@ -305,6 +308,17 @@ def is_compute_layer(layer: LayerCost) -> bool:
     return layer.op_type in COMPUTE_OPS
 
 
-def load_model(data: bytes) -> ModelProto:
-    """Parse ONNX bytes (external data is not supported for bundled-size models)."""
-    return onnx.load_from_string(data)
+def load_model(data: bytes, source: str | Path | None = None) -> ModelProto:
+    """Parse ONNX bytes (external data is not supported for bundled-size models). Bytes that
+    are not an ONNX model, or a model without a graph, are the user's to fix: one line naming
+    ``source`` (the file), never protobuf's traceback."""
+    try:
+        model = onnx.load_from_string(data)
+    except (DecodeError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"not an ONNX model ({reason}); export it again, or check the path",
+                        file=source) from None
+    if not model.graph.node:
+        raise UserError("the ONNX model has no graph (no nodes); export the whole model",
+                        file=source)
+    return model
