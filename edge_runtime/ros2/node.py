@@ -106,6 +106,8 @@ class RuntimeNode(LifecycleNode):
         self._ports_lock = threading.Lock()
         self._applying = False
         self._active = False
+        #: ROS time minus the runtime's clock (seconds since activation), set at activate.
+        self._clock_offset = 0.0
         self.declare_parameter("config", "", ParameterDescriptor(
             description="Pipeline set YAML; read-only once configured (cleanup first)"))
         self.declare_parameter("power_mode", "", ParameterDescriptor(
@@ -154,6 +156,8 @@ class RuntimeNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         if self._health is not None:
             self._health.reset()
+        # The runtime's clock counts from activation; taken once, not per output.
+        self._clock_offset = self.get_clock().now().nanoseconds * 1e-9 - runtime.status().now
         self._subscription = runtime.subscribe(self._publish_output)
         self._active = True
         self.get_logger().info(f"active in {runtime.status().power_mode}")
@@ -360,12 +364,7 @@ class RuntimeNode(LifecycleNode):
             if original is not None:
                 return original
             return stamp_to_time(self._types, output.stamp)
-        now = self.get_clock().now().nanoseconds * 1e-9
-        return stamp_to_time(self._types, now - (self._runtime_now() - output.capture_time))
-
-    def _runtime_now(self) -> float:
-        runtime = self._runtime
-        return runtime.status().now if runtime is not None else 0.0
+        return stamp_to_time(self._types, self._clock_offset + output.capture_time)
 
     # --- services and timers -----------------------------------------------------------------
 
