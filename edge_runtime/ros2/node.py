@@ -56,6 +56,7 @@ from edge_runtime.pipelines.messages import (
     image_from_message,
     output_messages,
     stamp_to_time,
+    time_to_stamp,
 )
 from edge_runtime.pipelines.output import Output
 from edge_runtime.ros2 import translate
@@ -339,7 +340,7 @@ class RuntimeNode(LifecycleNode):
             self.get_logger().warning(f"{pipeline}: input rejected: {exc}",
                                       throttle_duration_sec=THROTTLE_S)
             return
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        stamp = time_to_stamp(msg.header.stamp)
         with self._ports_lock:
             ports.stamps[stamp] = msg.header.stamp
             while len(ports.stamps) > STAMPS_KEPT:

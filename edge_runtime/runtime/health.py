@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 
 from edge_runtime.config.pipeline import DiagnosticsConfig, Priority
 from edge_runtime.runtime.status import PipelineStatus, RuntimeStatus
@@ -152,10 +152,7 @@ class HealthMonitor:
 
 def _went_back(now: _Counters, before: _Counters) -> bool:
     """Counters restart at zero with each activation (and a reloaded pipeline)."""
-    return any(a < b for a, b in zip(
-        (now.misses, now.drops, now.bad_frames, now.errors, now.rejected),
-        (before.misses, before.drops, before.bad_frames, before.errors, before.rejected),
-        strict=True))
+    return any(a < b for a, b in zip(astuple(now), astuple(before), strict=True))
 
 
 def _pipeline_values(pipeline: PipelineStatus, now: _Counters,
