@@ -10,6 +10,7 @@ and fills ``activate_impl`` / ``infer_impl`` / ``deactivate_impl``; the base hol
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import platform
 import time
 from abc import ABC, abstractmethod
@@ -41,6 +42,8 @@ from edge_runtime.optimize.data import PipelineData
 from edge_runtime.optimize.passes import Optimized, optimize
 from edge_runtime.optimize.progress import Progress, QuietProgress
 from edge_runtime.optimize.quantize import Activations
+
+log = logging.getLogger(__name__)
 
 #: Told one line of what a builder is doing now (``Progress.message`` of the optimiser's).
 MessageFn = Callable[[str], None]
@@ -177,12 +180,25 @@ class BuildEngine:
         })
         return BuildRequest(self.recipe, onnx_bytes, model, shapes, key)
 
+    def _built_by_this_backend(self, cached: Artifact) -> bool:
+        """An entry under the right key but built by another backend or backend version (a
+        cache restored from a backup, a directory copied from a module on other JetPack) is
+        never loaded: a TensorRT plan only deserialises on the version that built it."""
+        version = self.builder.identity().get("version", "unknown")
+        manifest = cached.manifest
+        if (manifest.backend, manifest.backend_version) == (self.builder.backend, version):
+            return True
+        log.warning("engine cache entry %s was built by %s %s, this is %s %s; rebuilding it",
+                    manifest.key, manifest.backend, manifest.backend_version,
+                    self.builder.backend, version)
+        return False
+
     def __call__(self) -> BuildResult:
         started = time.perf_counter()
         request = self.request()
         if not self.force:
             cached = self.cache.load(request.key)
-            if cached is not None:
+            if cached is not None and self._built_by_this_backend(cached):
                 return BuildResult(cached, True, time.perf_counter() - started)
         inputs = _sample_specs(request)
         optimized = optimize(self.recipe, request.model, inputs, self.pipeline,

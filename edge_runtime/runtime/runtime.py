@@ -344,15 +344,19 @@ class Runtime:
         now = session.loop.now() if session is not None else 0.0
         mode = power.mode.label if power is not None else "-"
         lanes: dict[str, float] = {}
+        busy: dict[str, float] = {}
+        idle_s = None
         if session is not None:
             lanes = session.metrics.utilisation(now).get(mode, {})
+            busy = session.lanes_busy_s(now)
+            idle_s = round(max(now - session.last_turn, 0.0), 6)
             now -= session.started_at
         pipelines = {name: self._pipeline_status(pipeline, session)
                      for name, pipeline in self.pipelines.items()}
         device = power.device.name if power is not None else "-"
         return RuntimeStatus(self.state.value, self._clock_name, round(now, 6), mode,
                              self._watts(lanes, mode) if session is not None else None,
-                             False, device, pipelines, lanes)
+                             False, device, pipelines, lanes, busy, idle_s)
 
     def summary(self) -> RunSummary:
         """The summary of the current activation (so far) or of the last one."""

@@ -120,6 +120,8 @@ class Session:
         self._dispatch_pending = False
         self._wake_at: float | None = None
         self._drained = False
+        #: When (loop clock) the loop last ran one of this session's events: a heartbeat.
+        self.last_turn = 0.0
         power.subscribe(self._mode_changed)
 
     # --- start and end -----------------------------------------------------------------------
@@ -164,6 +166,7 @@ class Session:
         return all(self.scheduler.running(lane) is None for lane in self.scheduler.lanes)
 
     def _wake(self) -> None:
+        self.last_turn = self.loop.now()
         if not self.ending and self.threaded:
             self.loop.call_later(IDLE_WAKE_S, self._wake)
 
@@ -291,6 +294,7 @@ class Session:
 
     def _dispatch(self) -> None:
         self._dispatch_pending = False
+        self.last_turn = self.loop.now()
         if self.ending:
             return
         now = self.loop.now()
@@ -451,6 +455,16 @@ class Session:
         loop = self.loop
         self.lanes[name] = ThreadedLane(name, loop) if isinstance(loop, RealtimeLoop) \
             else SimulatedLane(name, loop)
+
+    def lanes_busy_s(self, now: float) -> dict[str, float]:
+        """How long the job on each busy lane has been running (any thread: reads only)."""
+        busy = {}
+        for lane in self.scheduler.lanes:
+            job = self.scheduler.running(lane)
+            started = job.started if job is not None else None
+            if started is not None:
+                busy[lane] = round(max(now - started, 0.0), 6)
+        return busy
 
     def waiting(self, name: str) -> int:
         return self.scheduler.waiting(name) if name in self.scheduler.pipelines else 0

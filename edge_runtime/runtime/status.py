@@ -49,6 +49,12 @@ class RuntimeStatus:
     pipelines: dict[str, PipelineStatus]
     #: Busy share of each lane in the current power mode.
     lanes: dict[str, float]
+    #: How long the job now on each busy lane has been running (idle lanes are absent): an
+    #: inference that never returns shows here first, so a watchdog can tell a stuck lane.
+    lanes_busy_s: dict[str, float] = field(default_factory=dict)
+    #: Seconds since the runtime's loop last ran an event (None when not active). The loop
+    #: wakes at least every quarter second, so a large value means it is stuck.
+    loop_idle_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

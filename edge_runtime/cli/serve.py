@@ -1,0 +1,99 @@
+"""``edge-runtime serve PIPELINES``: run a pipeline set as a long-running service.
+
+What systemd's ``ExecStart=`` runs (``deploy/jetson/edge-runtime.service``): no live table,
+log lines for journald, sd_notify when ``$NOTIFY_SOCKET`` is set, metrics and health on
+127.0.0.1, SIGHUP reloads, SIGTERM stops cleanly (:mod:`edge_runtime.service.service`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import sys
+from pathlib import Path
+
+from edge_runtime.cli.options import add_backend_option, add_cache_option
+from edge_runtime.cli.run import check_flag_modes, check_no_ros2_sources
+from edge_runtime.config.loading import load_pipeline_set
+from edge_runtime.config.recipe import BackendName, MockOutputs
+from edge_runtime.errors import UserError
+from edge_runtime.runtime.runtime import Runtime, RuntimeOptions
+from edge_runtime.service.http import DEFAULT_ADDRESS, parse_address
+from edge_runtime.service.liveness import Liveness
+from edge_runtime.service.notify import Notifier, watchdog_interval_s
+from edge_runtime.service.service import Hook, Service, ServiceOptions
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "serve", help="run a pipeline set as a service (systemd, metrics, reload)",
+        description="Run every pipeline of a pipeline set until stopped: READY/WATCHDOG/"
+                    "STATUS to systemd when $NOTIFY_SOCKET is set, Prometheus metrics and "
+                    "/healthz, /readyz over HTTP, SIGHUP reloads the set, SIGTERM drains and "
+                    "exits 0.")
+    parser.add_argument("pipelines", type=Path, help="pipeline set YAML (pipelines/*.yaml)")
+    parser.add_argument("--metrics", default=DEFAULT_ADDRESS, metavar="HOST:PORT",
+                        help=f"where /metrics, /healthz and /readyz listen (default: "
+                             f"{DEFAULT_ADDRESS}; port 0 picks one; 'off' for none)")
+    parser.add_argument("--power", default=None, metavar="MODE",
+                        help="initial power mode (default: the pipeline set's)")
+    parser.add_argument("--lane-timeout", type=float, default=Liveness.lane_timeout_s,
+                        metavar="S", help="a lane running one inference longer than this is "
+                        "stuck: watchdog pings stop (default: %(default)s)")
+    add_backend_option(parser)
+    parser.add_argument("--mock-outputs", choices=[m.value for m in MockOutputs], default=None,
+                        help="simulated engines return zeros (synthetic) or real onnxruntime "
+                             "outputs")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads per onnxruntime engine")
+    add_cache_option(parser)
+    parser.add_argument("--fault-hook", default=None, metavar="FILE[:FUNCTION]",
+                        help="testing: a Python file whose FUNCTION (default: install) is "
+                             "called with the Runtime after configure and each reload, to "
+                             "inject faults")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    metrics = None if args.metrics == "off" else parse_address(args.metrics)
+    if args.lane_timeout <= 0:
+        raise UserError(f"--lane-timeout must be positive, got {args.lane_timeout}")
+    hook = load_hook(args.fault_hook) if args.fault_hook else None
+    options = RuntimeOptions(
+        backend=BackendName(args.backend) if args.backend else None,
+        mock_outputs=MockOutputs(args.mock_outputs) if args.mock_outputs else None,
+        cache_dir=args.cache_dir, cpu_threads=args.threads, power_mode=args.power)
+    loaded = load_pipeline_set(args.pipelines)
+    check_flag_modes(loaded, options)
+    check_no_ros2_sources(loaded)
+    _log_for_journald(args.verbose)
+    service = Service(args.pipelines, Runtime(loaded, clock="wall", options=options),
+                      Notifier.from_environment(),
+                      ServiceOptions(metrics, Liveness(lane_timeout_s=args.lane_timeout),
+                                     watchdog_interval_s(), hook))
+    return service.run()
+
+
+def load_hook(spec: str) -> Hook:
+    """``FILE[:FUNCTION]`` -> the function (default name ``install``)."""
+    path_text, sep, name = spec.partition(":")
+    path = Path(path_text)
+    module_spec = importlib.util.spec_from_file_location("edge_runtime_fault_hook", path)
+    if not path.is_file() or module_spec is None or module_spec.loader is None:
+        raise UserError(f"{path}: no such Python file", key="--fault-hook")
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    hook = getattr(module, name if sep else "install", None)
+    if not callable(hook):
+        raise UserError(f"{path} has no function {name if sep else 'install'}",
+                        key="--fault-hook")
+    return hook  # type: ignore[no-any-return]
+
+
+def _log_for_journald(verbosity: int) -> None:
+    """Plain lines on stderr, info by default: journald adds the time and the unit."""
+    level = logging.DEBUG if verbosity > 1 else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr, force=True)
+    logging.getLogger("edge_runtime").setLevel(level)
