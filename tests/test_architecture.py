@@ -24,8 +24,8 @@ LAYERS: dict[str, int] = {
     "sim": 3, "pipelines": 3, "power": 3,
     "optimize": 4,
     "engines": 5,
-    "runtime": 6,
-    "ros2": 7,
+    "runtime": 6, "doctor": 6,
+    "ros2": 7, "service": 7,
     "cli": 8,
     "__main__": 9,
 }

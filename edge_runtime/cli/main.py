@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 
 from edge_runtime import __version__
-from edge_runtime.cli import build, cache, demo, inspect, power, ros2, run
+from edge_runtime.cli import build, cache, demo, doctor, inspect, power, ros2, run, serve
 from edge_runtime.errors import EXIT_GATE_FAILED, EXIT_USER_ERROR, GateFailedError, UserError
 
-COMMANDS = (build, inspect, run, demo, ros2, power, cache)
+COMMANDS = (build, inspect, run, demo, serve, ros2, power, cache, doctor)
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -16,15 +16,24 @@ THERMAL_DIR = "sys/devices/virtual/thermal"
 OFFLINE_C = -256.0
 
 
-def read_thermal_zones(root: Path = Path("/")) -> dict[str, float]:
-    """``{zone type: °C}`` for every readable, online zone under ``root``."""
-    zones: dict[str, float] = {}
-    for zone in sorted((root / THERMAL_DIR).glob("thermal_zone*")):
+def thermal_zones(root: Path = Path("/")) -> tuple[list[tuple[str, float | None]], list[str]]:
+    """Every zone under ``root`` as (type, °C, or None while power-gated), in zone order, and
+    the zones that could not be read (``thermal_zone3: Permission denied``)."""
+    zones: list[tuple[str, float | None]] = []
+    errors: list[str] = []
+    for zone in sorted((root / THERMAL_DIR).glob("thermal_zone*"),
+                       key=lambda p: (len(p.name), p.name)):
         try:
-            name = (zone / "type").read_text(encoding="ascii").strip()
-            celsius = int((zone / "temp").read_text(encoding="ascii").strip()) / 1000
-        except (OSError, ValueError, UnicodeDecodeError):
+            name = (zone / "type").read_text(encoding="utf-8").strip()
+            celsius = int((zone / "temp").read_text(encoding="utf-8").strip()) / 1000
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            errors.append(f"{zone.name}: {reason}")
             continue
-        if celsius > OFFLINE_C and name:
-            zones[name] = celsius
-    return zones
+        zones.append((name or zone.name, None if celsius <= OFFLINE_C else celsius))
+    return zones, errors
+
+
+def read_thermal_zones(root: Path = Path("/")) -> dict[str, float]:
+    """``{zone type: °C}`` for every readable, online zone under ``root`` (the metrics)."""
+    return {name: celsius for name, celsius in thermal_zones(root)[0] if celsius is not None}

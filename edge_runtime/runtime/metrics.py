@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+from array import array
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,13 +24,16 @@ from edge_runtime.pipelines.sources import Truth
 RESERVOIR = 50_000
 #: Latest latencies kept per pipeline for the live status's percentiles.
 RECENT = 256
+#: Score bins of the live mAP (fixed memory however long a service runs).
+MAP_BINS = 1000
 
 
 @dataclass
 class LatencyReservoir:
     """A uniform sample of latencies, bounded in memory however long the run."""
 
-    values: list[float] = field(default_factory=list)
+    #: Packed doubles (8 bytes each, not a 32-byte Python float per value).
+    values: array[float] = field(default_factory=lambda: array("d"))
     seen: int = 0
     _rng: random.Random = field(default_factory=lambda: random.Random(0))
 
@@ -53,7 +57,8 @@ class PipelineModeStats:
     deadline_misses: int = 0
     latency: LatencyReservoir = field(default_factory=LatencyReservoir)
     top1: TopOneScore = field(default_factory=TopOneScore)
-    map50: MeanAveragePrecision = field(default_factory=MeanAveragePrecision)
+    map50: MeanAveragePrecision = field(
+        default_factory=lambda: MeanAveragePrecision(bins=MAP_BINS))
 
     def accuracy(self) -> tuple[str, float] | None:
         if self.top1.total:

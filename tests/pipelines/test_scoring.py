@@ -41,3 +41,40 @@ def test_a_duplicate_detection_is_a_false_positive() -> None:
               truth)
     assert score.value == 1.0  # the duplicate ranks after the true positive: recall already 1
     assert average_precision([(0.9, False), (0.8, True)], 1) == pytest.approx(0.5)
+
+
+def _noisy_frames(count: int) -> list[tuple[Detections, list[SceneObject]]]:
+    """Frames of two objects each, found with jittered boxes, random scores and some
+    spurious detections: AP well away from 0 and 1."""
+    rng = np.random.default_rng(3)
+    frames = []
+    for _ in range(count):
+        truth = [SceneObject(0, (0.1, 0.1, 0.4, 0.4)), SceneObject(1, (0.5, 0.5, 0.9, 0.9))]
+        boxes, scores, classes = [], [], []
+        for obj in truth:
+            if rng.random() < 0.8:
+                boxes.append([c + rng.normal(0, 0.03) for c in obj.box])
+                scores.append(float(rng.uniform(0.3, 1.0)))
+                classes.append(obj.class_id)
+        for _ in range(int(rng.integers(0, 3))):
+            x, y = rng.uniform(0, 0.6, 2)
+            boxes.append([x, y, x + 0.2, y + 0.2])
+            scores.append(float(rng.uniform(0.0, 0.7)))
+            classes.append(int(rng.integers(0, 2)))
+        frames.append((detections(boxes, scores, classes), truth))
+    return frames
+
+
+def test_binned_map_agrees_with_the_exact_one_and_its_memory_stays_fixed() -> None:
+    exact, binned = MeanAveragePrecision(), MeanAveragePrecision(bins=1000)
+    frames = _noisy_frames(2000)
+    for result, truth in frames[:1000]:
+        exact.add(result, truth)
+        binned.add(result, truth)
+    assert exact.value is not None and 0.3 < exact.value < 0.95
+    assert binned.value == pytest.approx(exact.value, abs=0.005)
+    sizes = {cls: counts.nbytes for cls, counts in binned._binned.items()}
+    for result, truth in frames[1000:]:
+        binned.add(result, truth)
+    assert {cls: counts.nbytes for cls, counts in binned._binned.items()} == sizes
+    assert binned._hits == {}  # nothing kept per detection
