@@ -48,6 +48,7 @@ ros2-unit: $(ROS_STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.overhead
 	$(BIN)/python -m bench.int8
+	$(BIN)/python -m bench.soak
 
 install: $(STAMP)
 

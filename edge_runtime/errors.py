@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+#: Everything ``str.splitlines`` breaks a line at: escaped in a UserError's text, so that a key
+#: or value quoted from the user's file (``"a\nb": 1``) cannot split the one line in two.
+_LINE_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
+
 #: Exit status for a user's mistake (as argparse uses for usage errors).
 EXIT_USER_ERROR = 2
 #: Exit status when a build ran but its result failed the accuracy gate.
@@ -39,7 +43,7 @@ class UserError(Exception):
             where = self.file if self.line is None else f"{self.file}:{self.line}"
             where += ": "
         key = f"{self.key}: " if self.key else ""
-        return f"{where}{key}{self.message}"
+        return f"{where}{key}{self.message}".translate(_LINE_BREAKS)
 
 
 class MissingDependencyError(UserError):

@@ -70,6 +70,9 @@ class PartFile:
     write through :attr:`handle`; :meth:`sync` makes what was written durable."""
 
     def __init__(self, path: Path, binary: bool = False) -> None:
+        # absolute now: a relative path means the working directory at open, and the rename
+        # at the end must not land elsewhere if the host changes directory meanwhile
+        path = path.absolute()
         self.path = path
         self.partial = path.with_name(path.name + ".part")
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,8 @@
 # What it does: a system user edge-runtime in the video and render groups; /etc/edge-runtime
 # (the env file, pipeline sets and recipes, copied once); a venv in /opt/edge-runtime that sees
 # the system's TensorRT and ROS 2 Python packages (--system-site-packages); the sudoers rule
-# that lets that user run exactly `nvpmodel -m N`; the unit; then enable and start.
+# that lets that user run exactly `nvpmodel -m N`; the units (the service and its power
+# agent); then enable and start.
 set -euo pipefail
 
 SOURCE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -22,7 +23,7 @@ PIP_ARGS=()
 START=1
 
 usage() {
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,/^set -euo/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 }
 
@@ -101,15 +102,20 @@ fi
 install -d -m 0750 /etc/sudoers.d
 install -m 0440 "$rule_file" "$SUDOERS"
 
-say "unit $UNIT_DIR/edge-runtime.service"
-install -m 0644 "$SOURCE_DIR/deploy/jetson/edge-runtime.service" "$UNIT_DIR/edge-runtime.service"
+say "units: edge-runtime.service, and the power agent's edge-runtime-power.{socket,service}"
+for unit in edge-runtime.service edge-runtime-power.socket edge-runtime-power.service; do
+    install -m 0644 "$SOURCE_DIR/deploy/jetson/$unit" "$UNIT_DIR/$unit"
+done
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload
-    systemctl enable edge-runtime.service
+    systemctl enable edge-runtime-power.socket edge-runtime.service
     if [ "$START" -eq 1 ]; then
+        systemctl restart edge-runtime-power.socket
+        systemctl try-restart edge-runtime-power.service
         systemctl restart edge-runtime.service
         say "started: systemctl status edge-runtime; journalctl -u edge-runtime -f"
     fi
 else
-    say "systemd is not running here: enable it later with systemctl enable --now edge-runtime"
+    say "systemd is not running here: enable it later with systemctl enable --now" \
+        "edge-runtime-power.socket edge-runtime.service"
 fi

@@ -19,13 +19,21 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 2
 fi
 
-if [ -d /run/systemd/system ] && systemctl cat edge-runtime.service > /dev/null 2>&1; then
-    systemctl disable --now edge-runtime.service || true
+UNITS=(edge-runtime.service edge-runtime-power.socket edge-runtime-power.service)
+if [ -d /run/systemd/system ]; then
+    for unit in "${UNITS[@]}"; do
+        if systemctl cat "$unit" > /dev/null 2>&1; then
+            systemctl disable --now "$unit" || true
+        fi
+    done
 fi
-rm -f /etc/systemd/system/edge-runtime.service /etc/sudoers.d/edge-runtime
+for unit in "${UNITS[@]}"; do
+    rm -f "/etc/systemd/system/$unit"
+done
+rm -f /etc/sudoers.d/edge-runtime
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload
-    systemctl reset-failed edge-runtime.service 2> /dev/null || true
+    systemctl reset-failed "${UNITS[@]}" 2> /dev/null || true
 fi
 rm -rf "$PREFIX"
 if [ "$PURGE" -eq 1 ]; then

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table
 
@@ -23,7 +24,11 @@ from edge_runtime.cli.options import (
 )
 from edge_runtime.cli.progress import RichProgress
 from edge_runtime.config.loading import load_pipeline_set, load_power_profile, load_recipe
+from edge_runtime.config.power import PowerProfile
 from edge_runtime.config.recipe import EngineRecipe, Precision, Sparsity
+from edge_runtime.config.validation import describe as describe_error
+from edge_runtime.config.validation import first_error
+from edge_runtime.config.yaml_source import format_key_path
 from edge_runtime.engines.backends.mock import effective_precision
 from edge_runtime.engines.base import BuildResult
 from edge_runtime.engines.cache import EngineCache
@@ -93,8 +98,29 @@ def recipe_from(args: argparse.Namespace) -> EngineRecipe:
         base["evaluation"] = {**base.get("evaluation", {}), "data": str(path)}
     try:
         return EngineRecipe.model_validate(base)
-    except ValueError as exc:
-        raise UserError(str(exc).splitlines()[-1]) from None
+    except ValidationError as exc:
+        first = first_error(exc.errors(include_url=False))
+        flag = FLAG_OF_KEY.get(str(first["loc"][0]) if first["loc"] else "")
+        raise UserError(describe_error(first, EngineRecipe),
+                        key=flag or format_key_path(first["loc"])) from None
+
+
+#: The recipe key each override flag sets: a bad value is the flag's (pydantic's own text of a
+#: ValidationError is several lines, ending in a URL).
+FLAG_OF_KEY = {"precision": "--precision", "sparsity": "--sparsity",
+               "max_accuracy_drop": "--max-drop", "calibration": "--data",
+               "evaluation": "--data"}
+
+
+def device_profile(device: str) -> PowerProfile:
+    """The --device profile; an unknown name is the flag's mistake (a profile YAML's own
+    mistakes name that file)."""
+    try:
+        return load_power_profile(device)
+    except UserError as exc:
+        if exc.file is not None:
+            raise
+        raise UserError(exc.message, key="--device") from None
 
 
 def pipeline_data(args: argparse.Namespace, recipe: EngineRecipe) -> PipelineData | None:
@@ -189,7 +215,7 @@ def export(result: BuildResult, cache: EngineCache, directory: Path) -> None:
 def handle(args: argparse.Namespace) -> int:
     out = console()
     recipe = recipe_from(args)
-    device = SimulatedJetson(load_power_profile(args.device))
+    device = SimulatedJetson(device_profile(args.device))
     context = EngineContext(cache=EngineCache(args.cache_dir), device=device)
     backend = resolve_backend(args.backend, recipe)
     progress = RichProgress(out)

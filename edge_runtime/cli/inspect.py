@@ -103,7 +103,7 @@ def handle(args: argparse.Namespace) -> int:
     path = Path(args.target)
     if path.suffix == ".onnx":
         if not path.is_file():
-            raise UserError(f"file not found: {path}")
+            raise UserError("file not found (check the path)", file=path)
         info = inspect_onnx(path)
         summary = Table(title=f"ONNX {path.name}", show_header=False)
         for key in ("opsets", "producer", "inputs", "outputs", "gmacs", "quantized", "ops"):

@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from edge_runtime import __version__
 from edge_runtime.cli import build, cache, demo, doctor, inspect, power, ros2, run, serve
@@ -19,8 +20,16 @@ from edge_runtime.errors import EXIT_GATE_FAILED, EXIT_USER_ERROR, GateFailedErr
 COMMANDS = (build, inspect, run, demo, serve, ros2, power, cache, doctor)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A usage mistake is one line and exit 2, like every other user error (argparse's own
+    prints the whole usage block first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="edge-runtime",
         description="Run several inference pipelines at once on a Jetson module, or on a "
                     "simulated one.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -44,6 +45,8 @@ def parse_switch(text: str, duration_s: float) -> tuple[float, str | int]:
         seconds = float(when)
     except ValueError:
         raise UserError(f"--switch {text!r}: '{when}' is not a number of seconds") from None
+    if not math.isfinite(seconds):
+        raise UserError(f"--switch {text!r}: the time must be a finite number of seconds")
     if seconds < 0:
         raise UserError(f"--switch {text!r}: the time must be >= 0")
     return seconds, mode

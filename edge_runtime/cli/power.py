@@ -1,14 +1,22 @@
-"""``edge-runtime power list``: the shipped power profiles and their modes."""
+"""``edge-runtime power list``: the shipped power profiles and their modes.
+``edge-runtime power agent``: the privileged half of power switching on a module
+(:mod:`edge_runtime.power.switch`), run by ``edge-runtime-power.service``."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
 
 from rich.table import Table
 
 from edge_runtime.cli.options import console
 from edge_runtime.config.loading import bundled_profiles, load_power_profile
 from edge_runtime.config.recipe import Precision
+from edge_runtime.power.switch import AGENT_SOCKET, NVPMODEL, SudoSwitch, serve_agent
 from edge_runtime.sim.device_model import DeviceModel, Lane
 
 
@@ -22,6 +30,17 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     listing.add_argument("--device", default=None,
                          help="module name (e.g. jetson-agx-orin-32gb) or profile YAML path")
     listing.set_defaults(handler=handle_list)
+    agent = actions.add_parser(
+        "agent", help="run the power agent (edge-runtime-power.service)",
+        description="Accept power-mode numbers on a Unix socket and run exactly `sudo -n "
+                    "nvpmodel -m N` for each: the service's unit is sandboxed and cannot run "
+                    "sudo itself. Takes the socket from systemd (socket activation), else "
+                    "binds --socket.")
+    agent.add_argument("--socket", type=Path, default=AGENT_SOCKET,
+                       help=f"socket path when not socket-activated (default: {AGENT_SOCKET})")
+    agent.add_argument("--nvpmodel", default=NVPMODEL,
+                       help=f"nvpmodel's path, as in the sudoers rule (default: {NVPMODEL})")
+    agent.set_defaults(handler=handle_agent)
 
 
 def _mhz(hz: float | None) -> str:
@@ -61,3 +80,30 @@ def handle_list(args: argparse.Namespace) -> int:
     out.print(table)
     out.print("dense INT8 peak rates at the mode's clocks (sparse = 2x); * = default mode")
     return 0
+
+
+#: The first file descriptor systemd passes (sd_listen_fds(3)).
+LISTEN_FDS_START = 3
+
+
+def handle_agent(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr, force=True)
+    listener = _activated_socket()
+    if listener is None:
+        args.socket.parent.mkdir(parents=True, exist_ok=True)
+        args.socket.unlink(missing_ok=True)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(args.socket))
+        args.socket.chmod(0o600)
+        listener.listen(4)
+    listener.settimeout(1.0)
+    serve_agent(listener, SudoSwitch(args.nvpmodel))
+    return 0
+
+
+def _activated_socket() -> socket.socket | None:
+    """The listening socket systemd handed over, if it did (``$LISTEN_FDS`` for this pid)."""
+    if os.environ.get("LISTEN_PID") != str(os.getpid()) or os.environ.get("LISTEN_FDS") != "1":
+        return None
+    return socket.socket(fileno=LISTEN_FDS_START)

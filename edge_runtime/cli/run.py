@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -74,8 +75,19 @@ class RunRequest:
 
 
 def request_from(args: argparse.Namespace) -> RunRequest:
+    """The request the flags describe. argparse's ``float`` takes ``inf`` and ``nan``, which
+    no comparison catches (``nan <= 0`` is false): an infinite run never ends, a NaN one
+    breaks the loop's arithmetic, so both are refused here."""
+    if not math.isfinite(args.duration):
+        raise UserError(f"must be a finite number of seconds, got {args.duration}",
+                        key="--duration")
     if args.duration <= 0:
-        raise UserError(f"--duration must be positive, got {args.duration}")
+        raise UserError(f"must be positive, got {args.duration}", key="--duration")
+    if args.pace is not None and not (math.isfinite(args.pace) and args.pace >= 0):
+        raise UserError(f"must be a finite number >= 0 (1 = real time, 0 = as fast as "
+                        f"possible), got {args.pace}", key="--pace")
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"must be at least 1, got {args.threads}", key="--threads")
     switches = [parse_switch(s, args.duration) for s in args.switch]
     options = RuntimeOptions(
         backend=BackendName(args.backend) if args.backend else None,

@@ -1,4 +1,6 @@
-"""The base every config model shares: unknown keys are errors, values are immutable."""
+"""The base every config model shares: unknown keys are errors, values are immutable, numbers
+are finite (YAML's ``.inf`` and ``.nan`` pass ``gt=0`` and ``ge=0`` checks, and an infinite
+rate or a NaN deadline would hang or crash the scheduler long after loading)."""
 
 from __future__ import annotations
 
@@ -13,4 +15,5 @@ class ConfigModel(BaseModel):
         frozen=True,
         use_attribute_docstrings=True,
         validate_default=True,
+        allow_inf_nan=False,
     )

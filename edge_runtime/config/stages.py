@@ -37,7 +37,7 @@ class SyntheticCameraSource(ConfigModel):
     """Camera frame rate."""
     scene: SceneKind = SceneKind.MULTI
     """``single`` (one large object, for classifiers) or ``multi`` (several, for detectors)."""
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     """Seed of the synthetic world; the same seed renders the same stream."""
     max_objects: int = Field(default=4, ge=1, le=32)
     """Upper bound on objects per frame in ``multi`` scenes."""
@@ -111,6 +111,14 @@ class PreprocessConfig(ConfigModel):
     """Tensor element type."""
     input: str | None = None
     """Engine input fed with the frame (default: the first input)."""
+
+    @field_validator("resize")
+    @classmethod
+    def _positive_size(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        """A zero or negative size would divide by zero in the resize, frame after frame."""
+        if value is not None and any(v < 1 for v in value):
+            raise ValueError("resize needs a positive height and width")
+        return value
 
     @field_validator("std")
     @classmethod

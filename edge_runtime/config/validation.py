@@ -18,10 +18,12 @@ from edge_runtime.errors import UserError
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-def data_path(data: Any, loc: Sequence[str | int]) -> KeyPath:
+def data_path(data: Any, loc: Sequence[str | int], missing: bool = True) -> KeyPath:
     """Follow pydantic's ``loc`` through the YAML data. Parts that are not keys of the data are
     the tags pydantic adds for unions (``source.synthetic_camera.fps`` is ``source.fps`` in the
-    file) and are skipped; a missing key at the end is kept, to be named in the message."""
+    file) and are skipped; a missing key at the end is kept, to be named in the message, when
+    ``missing`` says the error is about a missing key (for other errors a last part that is not
+    in the data is a union's tag, such as ``tagged-union[...]``, and is no key of the file)."""
     path: list[str | int] = []
     node = data
     for index, part in enumerate(loc):
@@ -30,7 +32,7 @@ def data_path(data: Any, loc: Sequence[str | int]) -> KeyPath:
         if in_mapping or in_sequence:
             node = node[part]
             path.append(part)
-        elif index == len(loc) - 1 and isinstance(node, dict):
+        elif missing and index == len(loc) - 1 and isinstance(node, dict):
             path.append(part)
     return tuple(path)
 
@@ -67,7 +69,10 @@ def allowed_keys(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
         if isinstance(part, int):
             continue
         if pending_union is not None:
-            current, pending_union = _tagged_member(pending_union, part), None
+            member = _tagged_member(pending_union, part)
+            if member is None and part.startswith("tagged-union["):
+                continue  # pydantic's label of an inner tagged union; its tag comes next
+            current, pending_union = member, None
             if current is not None:
                 continue
         if current is None or part not in current.model_fields:
@@ -86,7 +91,7 @@ def describe(error: ErrorDetails, model: type[BaseModel]) -> str:
     kind = error["type"]
     loc = error["loc"]
     if kind == "extra_forbidden":
-        key = str(loc[-1])
+        key = _short(str(loc[-1]), 40)
         allowed = allowed_keys(model, loc)
         close = difflib.get_close_matches(key, allowed, n=1)
         if close:
@@ -95,6 +100,8 @@ def describe(error: ErrorDetails, model: type[BaseModel]) -> str:
             hint = f"allowed keys: {', '.join(allowed)}" if allowed else "remove it"
         return f"unknown key '{key}' ({hint})"
     if kind == "missing":
+        if isinstance(loc[-1], int):  # a fixed-length list, e.g. resize: [120]
+            return f"missing item {loc[-1]} of the list (it needs more values)"
         return f"missing required key '{loc[-1]}' (add it)"
     message = error["msg"].removeprefix("Value error, ")
     if kind == "union_tag_invalid":
@@ -107,8 +114,26 @@ def describe(error: ErrorDetails, model: type[BaseModel]) -> str:
     if kind == "union_tag_not_found":
         return "missing required key 'type' (add it)"
     value = error.get("input")
-    shown = type(value).__name__ if isinstance(value, dict | list) else repr(value)
+    shown = type(value).__name__ if isinstance(value, dict | list) else _short(repr(value))
     return f"{message} (got {shown})"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """A value quoted from the user's file, cut to fit in the one line."""
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
+
+
+def first_error(errors: Sequence[ErrorDetails]) -> ErrorDetails:
+    """The error to report: the first, except that a union of a literal and models
+    (``source: pipeline`` or a source mapping) reports, for a mapping given, what is wrong
+    inside the mapping rather than that it is not the literal."""
+    first = errors[0]
+    if first["type"] == "literal_error" and isinstance(first.get("input"), dict | list):
+        union = first["loc"][:-1]
+        for other in errors[1:]:
+            if tuple(other["loc"][:len(union)]) == tuple(union):
+                return other
+    return first
 
 
 def validate_document(doc: YamlDocument, model: type[ModelT]) -> ModelT:
@@ -118,8 +143,9 @@ def validate_document(doc: YamlDocument, model: type[ModelT]) -> ModelT:
     try:
         return model.model_validate(doc.data, context={"source": doc})
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        raise doc.error(data_path(doc.data, first["loc"]), describe(first, model)) from None
+        first = first_error(exc.errors(include_url=False))
+        path = data_path(doc.data, first["loc"], missing=first["type"] == "missing")
+        raise doc.error(path, describe(first, model)) from None
 
 
 def load_config(path: str, model: type[ModelT]) -> tuple[ModelT, YamlDocument]:

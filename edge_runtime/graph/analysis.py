@@ -308,10 +308,17 @@ def is_compute_layer(layer: LayerCost) -> bool:
     return layer.op_type in COMPUTE_OPS
 
 
+#: Domains whose operators the onnx package knows (ops of other domains, such as onnxruntime's
+#: ``com.microsoft``, are for their runtime to judge).
+STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview.training"})
+
+
 def load_model(data: bytes, source: str | Path | None = None) -> ModelProto:
-    """Parse ONNX bytes (external data is not supported for bundled-size models). Bytes that
-    are not an ONNX model, or a model without a graph, are the user's to fix: one line naming
-    ``source`` (the file), never protobuf's traceback."""
+    """Parse ONNX bytes. Bytes that are not an ONNX model, a model without a graph, an
+    operator ONNX does not define and weights kept in external data files are the user's to
+    fix: one line naming ``source`` (the file), never protobuf's traceback, and never a build
+    that "succeeds" on a model no engine can run (the simulated Jetson only counts shapes, so
+    without this check an op that does not exist would pass until a real device)."""
     try:
         model = onnx.load_from_string(data)
     except (DecodeError, ValueError) as exc:
@@ -321,4 +328,59 @@ def load_model(data: bytes, source: str | Path | None = None) -> ModelProto:
     if not model.graph.node:
         raise UserError("the ONNX model has no graph (no nodes); export the whole model",
                         file=source)
+    _check_operators(model, source)
+    _check_self_contained(model, source)
     return model
+
+
+def _subgraphs(graph: onnx.GraphProto) -> list[onnx.GraphProto]:
+    """``graph`` and the bodies of its If/Loop/Scan nodes, recursively."""
+    graphs = [graph]
+    for node in graph.node:
+        for attribute in node.attribute:
+            inner = [attribute.g] if attribute.HasField("g") else []
+            for sub in [*inner, *attribute.graphs]:
+                graphs += _subgraphs(sub)
+    return graphs
+
+
+def _check_operators(model: ModelProto, source: str | Path | None) -> None:
+    """Every node of a standard domain is an operator ONNX defines at the model's opset."""
+    opsets = {"" if o.domain == "ai.onnx" else o.domain: o.version for o in model.opset_import}
+    newest = onnx.defs.onnx_opset_version()
+    for graph in _subgraphs(model.graph):
+        for node in graph.node:
+            domain = "" if node.domain == "ai.onnx" else node.domain
+            if domain not in STANDARD_DOMAINS:
+                continue
+            version = opsets.get(domain, newest)
+            if onnx.defs.has(node.op_type, domain):
+                if onnx.defs.has(node.op_type, version, domain):
+                    continue
+                problem = f"does not exist at opset {version} (it is newer)"
+                fix = "export with a newer opset"
+            else:
+                problem = "is not an ONNX operator"
+                fix = "export the model with standard operators"
+            where = f" of domain '{domain}'" if domain else ""
+            name = f" (node '{node.name}')" if node.name else ""
+            raise UserError(f"op '{node.op_type}'{where}{name} {problem}, so no engine can "
+                            f"run it ({fix})", file=source)
+
+
+def _check_self_contained(model: ModelProto, source: str | Path | None) -> None:
+    """The weights are inside the file. The model is read from its bytes (and hashed for the
+    engine cache from them), so a tensor in an external data file would be read from the
+    wrong directory, or from nowhere, and changing that file would not rebuild the engine."""
+    for graph in _subgraphs(model.graph):
+        for tensor in graph.initializer:
+            if tensor.data_location != onnx.TensorProto.EXTERNAL:
+                continue
+            entries = {entry.key: entry.value for entry in tensor.external_data}
+            location = entries.get("location", "?")
+            present = source is not None and (Path(source).parent / location).is_file()
+            state = "" if present else ", which is missing"
+            raise UserError(f"weight '{tensor.name}' is in the external data file '{location}'"
+                            f"{state}; edge-runtime reads self-contained models (save it with "
+                            "onnx.save(model, path), without save_as_external_data)",
+                            file=source)

@@ -30,8 +30,17 @@ from edge_runtime.config.stages import (
 )
 from edge_runtime.errors import UserError
 from edge_runtime.graph.tensors import Feed, TensorSpec
-from edge_runtime.pipelines.preprocess import preprocess_frame, spatial_size
-from edge_runtime.pipelines.sources import BadFrameError, Empty, Truth, open_source
+from edge_runtime.pipelines.preprocess import preprocess_frame, preprocess_misfit, spatial_size
+from edge_runtime.pipelines.sources import (
+    ArrayFileError,
+    BadFrameError,
+    Empty,
+    Truth,
+    is_numeric,
+    load_npz,
+    npz_array,
+    open_source,
+)
 
 Array = npt.NDArray[np.generic]
 
@@ -100,6 +109,10 @@ def load_samples(data: ResolvedData, inputs: Sequence[TensorSpec], count: int) -
     if size is None:
         raise UserError(f"input '{target.name}' is not an image ({target.describe()}); give "
                         "an .npz of tensors named like the inputs", key="data.source")
+    misfit = preprocess_misfit(preprocess.model_copy(update={"input": target.name}), [target],
+                               check_dtype=False)  # samples are cast to the input's type
+    if misfit is not None:
+        raise UserError(misfit[1], key=".".join(("data", "preprocess", *misfit[0])))
     extras = {spec.name: np.zeros(spec.concrete_shape(), dtype=spec.numpy_dtype)
               for spec in inputs[1:]}
     if isinstance(data.source, ExternalSourceConfig):
@@ -125,17 +138,45 @@ def load_samples(data: ResolvedData, inputs: Sequence[TensorSpec], count: int) -
 
 def _tensor_archive(source: SourceConfig,
                     inputs: Sequence[TensorSpec]) -> dict[str, Array] | None:
-    """An .npz whose arrays are named like every model input: ready tensors, not frames."""
+    """An .npz whose arrays are named like every model input: ready tensors, not frames. Read
+    without unpickling, and checked here against the inputs (numbers, one sample per index of
+    the first axis, each of the input's shape), so a wrong archive is one line naming it, not
+    onnxruntime's INVALID_ARGUMENT traceback halfway through calibration."""
     if not isinstance(source, NumpySource) or source.path.suffix != ".npz":
         return None
     path = Path(source.path)
     if not path.is_file():
         raise UserError(f"data file not found: {path}", key="data.source.path")
-    with np.load(path) as archive:
-        names = set(archive.files)
-        if not {spec.name for spec in inputs} <= names:
-            return None
-        return {spec.name: np.asarray(archive[spec.name]) for spec in inputs}
+    try:
+        with load_npz(path) as archive:
+            names = set(archive.files)
+            if not {spec.name for spec in inputs} <= names:
+                return None
+            arrays = {spec.name: npz_array(archive, spec.name, path) for spec in inputs}
+    except ArrayFileError as exc:
+        raise UserError(str(exc), file=path, key="data.source.path") from None
+    for spec in inputs:
+        _check_tensors(arrays[spec.name], spec, path)
+    return arrays
+
+
+def _check_tensors(array: Array, spec: TensorSpec, path: Path) -> None:
+    """``array`` holds samples for input ``spec``: numbers, and per index of the first axis a
+    tensor of the input's shape (with or without its batch axis of 1)."""
+    key = "data.source.path"
+    if not is_numeric(array):
+        raise UserError(f"array '{spec.name}' is {array.dtype}; the input needs numbers "
+                        f"({spec.describe()})", file=path, key=key)
+    wanted = list(spec.shape)
+    sample = list(array.shape[1:])
+    if len(sample) == len(wanted) - 1:  # stored without the batch axis of each sample
+        sample = [1, *sample]
+    fits = len(sample) == len(wanted) and all(
+        not isinstance(w, int) or w == d for w, d in zip(wanted, sample, strict=True))
+    if not fits:
+        raise UserError(f"array '{spec.name}' has shape {list(array.shape)}, samples of shape "
+                        f"{list(array.shape[1:])}; the input is {spec.describe()} (give one "
+                        "sample per index of the first axis)", file=path, key=key)
 
 
 def _tensor_samples(arrays: dict[str, Array], inputs: Sequence[TensorSpec]) -> Iterator[Sample]:

@@ -21,7 +21,7 @@ from edge_runtime.config.stages import (
     PostprocessConfig,
     SegmentationPost,
 )
-from edge_runtime.graph.tensors import Outputs
+from edge_runtime.graph.tensors import Outputs, TensorSpec
 
 
 @dataclass(frozen=True)
@@ -189,6 +189,27 @@ def segment(config: SegmentationPost, labels: Sequence[str]) -> Decoder:
         return SegmentationMap(mask, tuple(labels))
 
     return decode
+
+
+def postprocess_misfit(config: PostprocessConfig,
+                       outputs: Sequence[TensorSpec]) -> tuple[tuple[str, ...], str] | None:
+    """Why ``config`` cannot decode the engine's ``outputs`` (None: it can), as the key under
+    the postprocess mapping and the message. Checked before a build: otherwise a decoder that
+    does not fit fails on the first output, as a KeyError or numpy's argmax of nothing."""
+    names = [spec.name for spec in outputs]
+    spec = next((s for s in outputs if s.name == config.output), None) if config.output \
+        else (outputs[0] if outputs else None)
+    if spec is None:
+        return ("output",), f"the engine has no output '{config.output}' (its outputs: {names})"
+    if isinstance(config, DetectionPost):
+        last = spec.shape[-1] if spec.shape else None
+        if len(spec.shape) < 2 or (isinstance(last, int) and last < 6):
+            return ("type",), (f"detection decodes [batch, boxes, 5 + classes], and output "
+                               f"{spec.describe()} is not that (is it a classifier?)")
+    if isinstance(config, SegmentationPost) and len(spec.shape) < 3:
+        return ("type",), (f"segmentation decodes [batch, classes, H, W], and output "
+                           f"{spec.describe()} is not that")
+    return None
 
 
 def make_decoder(

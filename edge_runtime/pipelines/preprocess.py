@@ -6,10 +6,13 @@ training, in evaluation and on the robot.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 
 from edge_runtime.config.stages import PreprocessConfig
+from edge_runtime.graph.tensors import TensorSpec
 from edge_runtime.imaging import resize_bilinear, resize_nearest
 
 _DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8}
@@ -33,6 +36,42 @@ def spatial_size(shape: list[int] | tuple[int, ...], layout: str) -> tuple[int, 
     height, width = (shape[2], shape[3]) if layout == "nchw" else (shape[1], shape[2])
     if height > 0 and width > 0:
         return int(height), int(width)
+    return None
+
+
+#: A config mistake: the key (under the preprocess mapping) and what is wrong, with the fix.
+Misfit = tuple[tuple[str, ...], str]
+
+
+def preprocess_misfit(config: PreprocessConfig, inputs: Sequence[TensorSpec],
+                      check_dtype: bool = True) -> Misfit | None:
+    """Why tensors made by ``config`` cannot feed the engine's ``inputs`` (None: they can).
+    Checked before a build: otherwise the mismatch shows as onnxruntime's INVALID_ARGUMENT
+    during evaluation, or as every frame failing once the pipeline runs."""
+    names = [spec.name for spec in inputs]
+    wanted = config.input or (names[0] if names else None)
+    spec = next((s for s in inputs if s.name == wanted), None)
+    if spec is None:
+        return ("input",), f"the engine has no input '{wanted}' (its inputs: {names})"
+    shape = spec.shape
+    if len(shape) != 4:
+        return (), (f"input {spec.describe()} is not a batch of images (N x C x H x W or "
+                    "N x H x W x C); a pipeline feeds frames")
+    channels = shape[1] if config.layout == "nchw" else shape[3]
+    if isinstance(channels, int) and channels != 3:
+        other = "nhwc" if config.layout == "nchw" else "nchw"
+        flipped = shape[3] if config.layout == "nchw" else shape[1]
+        fix = f"set layout: {other}" if flipped == 3 else "the model must take 3 channels"
+        return ("layout",), (f"in {config.layout} layout, input {spec.describe()} has "
+                             f"{channels} channels and a frame 3 ({fix})")
+    size = spatial_size([d if isinstance(d, int) else -1 for d in shape], config.layout)
+    if config.resize is not None and size is not None and tuple(config.resize) != size:
+        return ("resize",), (f"resize {list(config.resize)} does not fit input "
+                             f"{spec.describe()} (set resize: {list(size)}, or leave it out)")
+    if check_dtype and config.dtype != spec.dtype:
+        fix = f"set dtype: {spec.dtype}" if spec.dtype in _DTYPES else \
+            "the model must take float32, float16 or uint8"
+        return ("dtype",), f"input {spec.describe()} takes {spec.dtype}, not {config.dtype} ({fix})"
     return None
 
 

@@ -29,7 +29,12 @@ class Sink(Protocol):
 
 
 def recording(path: Path, binary: bool = False) -> PartFile:
-    """The ``PATH.part`` file of a sink; a path that cannot be written is the user's to fix."""
+    """The ``PATH.part`` file of a sink; a path that cannot be written is the user's to fix
+    (a directory is refused now: the ``.part`` file would be written, and the rename onto the
+    directory fail only when the run ends, losing the recording)."""
+    if path.is_dir():
+        raise UserError(f"cannot write {path}: it is a directory (give a file path)",
+                        key="sinks.path")
     try:
         return PartFile(path, binary)
     except OSError as exc:

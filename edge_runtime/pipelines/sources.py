@@ -7,8 +7,14 @@ seen (a real camera driver overwrites its ring buffer the same way). A source wi
 its own (files) hands out the next frame on each read. The answer is a frame, or
 :attr:`Empty.NOTHING_NEW` (an external source between pushes), or :attr:`Empty.EXHAUSTED`.
 
-A frame the source cannot decode (an unreadable file, an array of the wrong shape) raises
-:class:`BadFrameError`: the runtime skips and counts it; it is never fatal.
+A frame the source cannot decode (an unreadable file, an array of the wrong shape, an image
+larger than :data:`MAX_FRAME_PIXELS`) raises :class:`BadFrameError`: the runtime skips and
+counts it; it is never fatal. A whole file of frames that cannot be read is the user's to fix
+(:class:`~edge_runtime.errors.UserError`).
+
+.npy/.npz files are read only through :func:`load_npy` and :func:`load_npz`, with
+``allow_pickle=False``: an object array loads by unpickling, and unpickling a file runs code of
+the file's choosing.
 """
 
 from __future__ import annotations
@@ -17,12 +23,15 @@ import enum
 import math
 import queue
 import threading
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
+from numpy.lib.npyio import NpzFile
 
 from edge_runtime.config.stages import (
     ExternalSourceConfig,
@@ -192,6 +201,76 @@ def as_rgb(image: npt.NDArray[np.generic], where: str) -> npt.NDArray[np.uint8]:
     return np.ascontiguousarray(array[..., :3])
 
 
+class ArrayFileError(ValueError):
+    """An .npy/.npz file numpy cannot read safely; the message says why, for the user."""
+
+
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK"
+#: What np.load and reading an .npz member raise for a damaged, foreign or pickled file.
+_NUMPY_READ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def _why_unreadable(path: Path, exc: Exception, what: str = "the file") -> str:
+    """Why np.load failed, in the user's terms (numpy takes any file that is neither .npy nor
+    a zip archive for a pickle, so its message alone would mislead for plain garbage)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(_NPY_MAGIC))
+    except OSError:
+        head = b""
+    text = str(exc).strip()
+    reason = text.splitlines()[0] if text else type(exc).__name__
+    if not head:
+        return "the file is empty (write it again with np.save or np.savez)"
+    if "pickle" in text or "Python objects" in text or "Object arrays" in text:
+        if head.startswith((_NPY_MAGIC, _ZIP_MAGIC)):
+            return (f"{what} holds pickled Python objects (dtype object), which are refused: "
+                    "unpickling can run code; save numeric arrays instead")
+        return ("not a .npy/.npz file (no numpy or zip header; pickles are refused as "
+                "unpickling can run code); save arrays with np.save or np.savez")
+    if head.startswith(_ZIP_MAGIC):
+        return f"damaged .npz archive ({reason}); write it again with np.savez"
+    return f"damaged or not a .npy file ({reason}); write it again with np.save"
+
+
+def load_npy(path: Path, *, mmap: bool = False) -> npt.NDArray[np.generic]:
+    """One array from an .npy file, never unpickled; raises :class:`ArrayFileError`."""
+    try:
+        loaded = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except _NUMPY_READ_ERRORS as exc:
+        raise ArrayFileError(_why_unreadable(path, exc)) from None
+    if isinstance(loaded, NpzFile):
+        loaded.close()
+        raise ArrayFileError("this is an .npz archive, not an .npy array (name it .npz)")
+    return np.asarray(loaded)
+
+
+def load_npz(path: Path) -> NpzFile:
+    """An .npz archive (close it, or use it in ``with``); its arrays are read with
+    :func:`npz_array`. Raises :class:`ArrayFileError`."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except _NUMPY_READ_ERRORS as exc:
+        raise ArrayFileError(_why_unreadable(path, exc)) from None
+    if not isinstance(loaded, NpzFile):
+        raise ArrayFileError("this is an .npy array, not an .npz archive (name it .npy)")
+    return loaded
+
+
+def npz_array(archive: NpzFile, key: str, path: Path) -> npt.NDArray[np.generic]:
+    """Array ``key`` of an open archive; raises :class:`ArrayFileError`."""
+    try:
+        return np.asarray(archive[key])
+    except _NUMPY_READ_ERRORS as exc:
+        raise ArrayFileError(_why_unreadable(path, exc, f"array '{key}'")) from None
+
+
+def is_numeric(array: npt.NDArray[np.generic]) -> bool:
+    """Booleans, integers or floats: what a frame or a tensor can be made of."""
+    return array.dtype.kind in "biuf"
+
+
 class NumpyFileSource(_SequenceSource):
     """Frames from an N x H x W x C array in an .npy, or one array of an .npz."""
 
@@ -199,28 +278,52 @@ class NumpyFileSource(_SequenceSource):
         path = config.path
         if not path.is_file():
             raise UserError(f"numpy source file not found: {path}", key="source.path")
-        labels: npt.NDArray[np.int64] | None = None
-        if path.suffix == ".npz":
-            archive = np.load(path)
-            key = config.key or archive.files[0]
-            if key not in archive.files:
-                raise UserError(f"{path} has no array '{key}' (it has {archive.files})",
-                                key="source.key")
-            frames = archive[key]
-            if config.labels_key is not None:
-                if config.labels_key not in archive.files:
-                    raise UserError(f"{path} has no array '{config.labels_key}'",
-                                    key="source.labels_key")
-                labels = np.asarray(archive[config.labels_key]).astype(np.int64).reshape(-1)
-        else:
-            frames = np.load(path, mmap_mode="r")
+        try:
+            frames, labels = self._load(config)
+        except ArrayFileError as exc:
+            raise UserError(str(exc), file=path, key="source.path") from None
         if frames.ndim not in (3, 4):
-            raise UserError(f"{path}: expected N x H x W (x C) frames, got shape "
-                            f"{list(frames.shape)}", key="source.path")
+            raise UserError(f"expected N x H x W (x C) frames, got shape {list(frames.shape)}",
+                            file=path, key="source.path")
+        if not is_numeric(frames):
+            raise UserError(f"frames must be numbers (uint8, or floats in [0, 1]), not "
+                            f"{frames.dtype}", file=path, key="source.path")
+        if len(frames) == 0:
+            raise UserError("the array has no frames (its first axis is 0)", file=path,
+                            key="source.path")
+        if labels is not None and len(labels) < len(frames):
+            raise UserError(f"{len(labels)} labels for {len(frames)} frames (give one label "
+                            "per frame)", file=path, key="source.labels_key")
         super().__init__(len(frames), config.fps, config.loop)
         self.frames = frames
         self.labels = labels
         self.path = path
+
+    @staticmethod
+    def _load(config: NumpySource) -> tuple[npt.NDArray[np.generic],
+                                            npt.NDArray[np.int64] | None]:
+        path = config.path
+        if path.suffix != ".npz":
+            return load_npy(path, mmap=True), None
+        with load_npz(path) as archive:
+            if not archive.files:
+                raise UserError("the archive has no arrays (save frames with "
+                                "np.savez(path, frames=...))", file=path, key="source.path")
+            key = config.key or archive.files[0]
+            if key not in archive.files:
+                raise UserError(f"no array '{key}' in the archive (it has {archive.files})",
+                                file=path, key="source.key")
+            frames = npz_array(archive, key, path)
+            if config.labels_key is None:
+                return frames, None
+            if config.labels_key not in archive.files:
+                raise UserError(f"no array '{config.labels_key}' in the archive (it has "
+                                f"{archive.files})", file=path, key="source.labels_key")
+            labels = npz_array(archive, config.labels_key, path)
+            if labels.dtype.kind not in "iu":
+                raise UserError(f"labels must be integers, not {labels.dtype}", file=path,
+                                key="source.labels_key")
+            return frames, labels.astype(np.int64).reshape(-1)
 
     def _frame(self, index: int, now: float) -> Frame:
         position = index % self.count
@@ -229,6 +332,10 @@ class NumpyFileSource(_SequenceSource):
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".npy")
+#: Largest image read as a frame (8192 x 8192). A PNG header can claim billions of pixels in a
+#: few bytes (a decompression bomb); Pillow only warns below 2 x 89 million, and decoding one
+#: such "frame" would take gigabytes. Such a file is a bad frame.
+MAX_FRAME_PIXELS = 8192 * 8192
 
 
 class ImageDirectorySource(_SequenceSource):
@@ -250,19 +357,32 @@ class ImageDirectorySource(_SequenceSource):
 
 
 def _read_image(path: Path) -> npt.NDArray[np.generic]:
+    """One image file as an array; any file that is not a readable image of a sane size
+    raises :class:`BadFrameError` (the frame is skipped and counted)."""
     if path.suffix.lower() == ".npy":
         try:
-            return np.asarray(np.load(path))
-        except (OSError, ValueError) as exc:
+            array = load_npy(path, mmap=True)
+        except ArrayFileError as exc:
             raise BadFrameError(f"{path}: not a readable .npy image ({exc})") from None
+        if array.size > MAX_FRAME_PIXELS * 4:  # RGBA at most
+            raise BadFrameError(f"{path}: an array of shape {list(array.shape)} is more than "
+                                f"a frame may have ({MAX_FRAME_PIXELS} pixels)")
+        return np.array(array)
     try:
-        from PIL import Image, UnidentifiedImageError  # type: ignore[import-not-found,unused-ignore]
+        from PIL import Image  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         raise MissingDependencyError("Pillow (to read PNG/JPEG)", "images") from None
     try:
         with Image.open(path) as image:
+            width, height = image.size
+            if width * height > MAX_FRAME_PIXELS:
+                raise BadFrameError(f"{path}: {width} x {height} pixels is more than a frame "
+                                    f"may have ({MAX_FRAME_PIXELS} pixels)")
             return np.asarray(image.convert("RGB"))
-    except (OSError, UnidentifiedImageError) as exc:
+    except (OSError, ValueError, EOFError, SyntaxError, Image.DecompressionBombError) as exc:
+        # OSError includes UnidentifiedImageError; Pillow's decoders raise SyntaxError for
+        # broken chunks, and DecompressionBombError (not an OSError) for claimed sizes over
+        # twice its pixel limit.
         raise BadFrameError(f"{path}: not a readable image ({exc})") from None
 
 

@@ -23,9 +23,13 @@ from edge_runtime.engines.registry import (
     make_runner,
     resolve_backend,
 )
+from edge_runtime.engines.specs import engine_input_specs, engine_output_specs
+from edge_runtime.graph.analysis import UnresolvedShapeError, load_model, resolve_input_shapes
 from edge_runtime.optimize.data import PipelineData
 from edge_runtime.optimize.passes import needs_pipeline
 from edge_runtime.optimize.progress import Progress
+from edge_runtime.pipelines.postprocess import postprocess_misfit
+from edge_runtime.pipelines.preprocess import preprocess_misfit
 from edge_runtime.runtime.summary import EngineInfo
 
 
@@ -60,6 +64,7 @@ class EngineSet:
                 if pipeline.name in names:
                     recipe = loaded.recipes[pipeline.name]
                     _check_pipeline_data(loaded, index, recipe)
+                    _check_stages(loaded, index, recipe)
                     result[pipeline.name] = self._load_one(pipeline, recipe, built, progress)
         except BaseException:
             release(result.values())
@@ -120,6 +125,30 @@ def _check_pipeline_data(loaded: LoadedPipelineSet, index: int, recipe: EngineRe
             f"pipeline '{pipeline.name}' takes pushed frames, so its recipe {recipe.name} has "
             f"no frames to calibrate or check {recipe.precision.value} accuracy on (give the "
             "recipe data of its own: calibration.data / evaluation.data, or precision: fp32)")
+
+
+def _check_stages(loaded: LoadedPipelineSet, index: int, recipe: EngineRecipe) -> None:
+    """The pipeline's preprocess makes tensors its engine's input takes, and its postprocess
+    decodes the engine's outputs; checked against the ONNX before any build starts, so a
+    mismatch is one line at the pipeline's key, not onnxruntime's INVALID_ARGUMENT during
+    the build's evaluation or every frame failing once it runs."""
+    pipeline = loaded.config.pipelines[index]
+    model = load_model(Path(recipe.onnx).read_bytes(), recipe.onnx)
+    given = {name: profile.optimal for name, profile in recipe.inputs.items()}
+    try:
+        shapes = resolve_input_shapes(model, given, batch=1)
+    except UnresolvedShapeError:
+        return  # the build says which shape the recipe must give
+    misfit = preprocess_misfit(pipeline.preprocess, engine_input_specs(model, recipe))
+    if misfit is not None:
+        key, message = misfit
+        raise loaded.document.error(("pipelines", index, "preprocess", *key), message)
+    if pipeline.postprocess is not None:
+        post_misfit = postprocess_misfit(pipeline.postprocess,
+                                         engine_output_specs(model, shapes))
+        if post_misfit is not None:
+            key, message = post_misfit
+            raise loaded.document.error(("pipelines", index, "postprocess", *key), message)
 
 
 def release(engines: Iterable[LoadedEngine]) -> None:

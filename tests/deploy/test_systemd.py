@@ -131,6 +131,7 @@ def test_the_unit_under_a_real_systemd(container: Container) -> None:
 
     _verified_and_rated_where_installed(box)
     _sudoers_allow_exactly_nvpmodel_modes(box)
+    _the_sandbox_switches_through_the_power_agent(box)
     _reload(box, pid)
     _watchdog_lapse_restarts(box, pid)
     _clean_stop(box)
@@ -168,6 +169,29 @@ def _sudoers_allow_exactly_nvpmodel_modes(box: Container) -> None:
         assert refused.returncode != 0, argv
     other = box.run("sudo", "-n", "-l", "/bin/sh", user="edge-runtime", check=False)
     assert other.returncode != 0
+
+
+#: The main unit's settings that forbid privilege, for a one-off command (systemd-run).
+SANDBOX = ["-p", "User=edge-runtime", "-p", "NoNewPrivileges=yes", "-p", "ProtectSystem=strict",
+           "-p", "CapabilityBoundingSet=", "-p", "ProtectKernelTunables=yes",
+           "-p", "SystemCallFilter=@system-service", "-p", "RestrictNamespaces=yes"]
+SWITCH = "from edge_runtime.power.switch import AgentSwitch; AgentSwitch().switch(3)"
+
+
+def _the_sandbox_switches_through_the_power_agent(box: Container) -> None:
+    """In the service's sandbox sudo cannot work (NoNewPrivileges); the power agent, started
+    by its socket on the first request, runs `sudo -n nvpmodel -m 3` outside it."""
+    calls = box.path("/var/log/nvpmodel-calls")
+    calls.write_text("")
+    direct = box.run("systemd-run", "--wait", "--pipe", "--quiet", *SANDBOX, "sudo", "-n",
+                     "/usr/sbin/nvpmodel", "-m", "1", check=False)
+    assert direct.returncode != 0 and calls.read_text() == ""
+    assert box.run("systemctl", "is-active", "edge-runtime-power.socket").stdout.strip() == \
+        "active"
+    box.run("systemd-run", "--wait", "--pipe", "--quiet", *SANDBOX,
+            "/opt/edge-runtime/venv/bin/python", "-c", SWITCH)
+    assert calls.read_text() == "0 -m 3\n"  # root ran exactly nvpmodel -m 3
+    assert "power agent: switched to mode 3" in box.journal("edge-runtime-power.service")
 
 
 def _reload(box: Container, pid: str) -> None:
@@ -209,6 +233,7 @@ def _uninstall(box: Container) -> None:
         box.run("bash", f"{SOURCE}/deploy/jetson/uninstall.sh")
     assert box.run("systemctl", "cat", UNIT, check=False).returncode != 0
     assert not box.path("/etc/sudoers.d/edge-runtime").exists()
+    assert box.run("systemctl", "cat", "edge-runtime-power.socket", check=False).returncode != 0
     assert not box.path("/opt/edge-runtime").exists()
     assert box.path("/etc/edge-runtime/edge-runtime.env").exists()  # kept without --purge
     box.run("bash", f"{SOURCE}/deploy/jetson/uninstall.sh", "--purge")

@@ -30,3 +30,6 @@ def start_serve(tmp_path: Path) -> Iterator[StartServe]:
     yield _start
     for process in started:
         process.close()
+
+
+from tests.runtime.conftest import make_runtime  # noqa: E402,F401  (the runtime tests' fixture)

@@ -86,6 +86,7 @@ class ServeProcess:
         self.port = free_port()
         self.notifications: list[Notification] = []
         self._socket_path = workdir / "notify.sock"
+        self._socket_path.unlink(missing_ok=True)  # a previous run's, in the same directory
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._socket.bind(str(self._socket_path))
         self._socket.settimeout(0.2)
