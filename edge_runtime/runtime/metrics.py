@@ -54,6 +54,8 @@ class LatencyReservoir:
 class PipelineModeStats:
     frames: int = 0
     drops: int = 0
+    #: Dropped before running because they could no longer meet their deadline.
+    late_drops: int = 0
     deadline_misses: int = 0
     latency: LatencyReservoir = field(default_factory=LatencyReservoir)
     top1: TopOneScore = field(default_factory=TopOneScore)
@@ -76,6 +78,7 @@ class PipelineTotals:
 
     frames: int = 0
     drops: int = 0
+    late_drops: int = 0
     deadline_misses: int = 0
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT))
 
@@ -158,6 +161,16 @@ class RunMetrics:
             self._entry(pipeline).drops += count
             self._totals[pipeline].drops += count
 
+    def dropped_late(self, pipeline: str, count: int = 1) -> None:
+        """Frames dropped before running because they could no longer meet their deadline."""
+        with self._lock:
+            self._entry(pipeline).late_drops += count
+            self._totals[pipeline].late_drops += count
+
+    def late_drops(self, pipeline: str) -> int:
+        with self._lock:
+            return self._totals[pipeline].late_drops
+
     def lane_busy(self, lane: str, seconds: float) -> None:
         with self._lock:
             key = (lane, self._spans[-1].label if self._spans else "?")
@@ -194,6 +207,7 @@ class RunMetrics:
                     "p99_ms": _ms(stats.latency.percentile(99)),
                     "deadline_misses": stats.deadline_misses,
                     "drops": stats.drops,
+                    "late_drops": stats.late_drops,
                 }
                 accuracy = stats.accuracy()
                 if accuracy is not None:

@@ -573,18 +573,19 @@ class Runtime:
     # --- internals: reporting ----------------------------------------------------------------
 
     def _pipeline_status(self, pipeline: Pipeline, session: Session | None) -> PipelineStatus:
-        frames = drops = misses = 0
+        frames = drops = misses = late = 0
         p50 = p99 = None
         hz = 0.0
         if session is not None and pipeline.name in session.metrics.pipelines:
             frames, drops, misses, p50, p99 = session.metrics.totals(pipeline.name)
+            late = session.metrics.late_drops(pipeline.name)
             hz = session.metrics.recent_hz(pipeline.name, session.loop.now())
         faults = pipeline.faults
         return PipelineStatus(
             pipeline.name, pipeline.health.value, pipeline.runner.lane,
             pipeline.config.priority.value, pipeline.rate_hz, round(hz, 3),
             _ms(p50), _ms(p99), frames, misses, drops, faults.bad_frames, faults.error_counts(),
-            faults.restarts, faults.last_error)
+            faults.restarts, faults.last_error, late)
 
     def _watts(self, utilisation: Mapping[str, float], mode_label: str) -> float:
         """The simulated module's power for lane utilisation in a mode, kept per (mode,

@@ -298,6 +298,8 @@ class Session:
         if self.ending:
             return
         now = self.loop.now()
+        for job in self.scheduler.expire(now):
+            self.metrics.dropped_late(job.pipeline)
         for job in self.scheduler.decide(now):
             payload: _Payload = job.payload
             pipeline = payload.pipeline

@@ -31,6 +31,9 @@ class PipelineStatus:
     errors: dict[str, int] = field(default_factory=dict)
     restarts: int = 0
     last_error: str | None = None
+    #: Frames dropped before running because they could no longer meet their deadline
+    #: (apart from ``drops``: frames replaced by newer ones, or waiting when it stopped).
+    late_drops: int = 0
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """What an activation reports when it ends: the summary (the live view is ``runtime.status``).
 
 The summary's JSON shape is a contract (tests and the demo read it):
-``pipelines[name][mode]`` holds ``frames, hz, p50_ms, p99_ms, deadline_misses, drops`` (and
-``accuracy`` with ``accuracy_metric`` where outputs are real), ``modes[mode]`` holds ``watts``,
-``seconds`` and lane ``utilisation``.
+``pipelines[name][mode]`` holds ``frames, hz, p50_ms, p99_ms, deadline_misses, drops,
+late_drops`` (and ``accuracy`` with ``accuracy_metric`` where outputs are real),
+``modes[mode]`` holds ``watts``, ``seconds`` and lane ``utilisation``.
 """
 
 from __future__ import annotations

@@ -32,6 +32,12 @@ Rules. Everything that affects a scheduling decision lives in this module, and n
    under-protect right after a down-shift.
 8. The core is told the time; it never reads a clock, sleeps, starts a thread or touches a
    device. The same code runs on the wall clock and on a simulated one.
+9. Drop before run: a waiting job that can no longer meet its deadline (now plus its
+   pipeline's expected run time is past it) is dropped before it takes a lane
+   (:meth:`Scheduler.expire`, which the caller runs before each decision): its output would be
+   late whatever happens, and running it would only delay the frames behind it. It is counted
+   apart from replaced frames. A pipeline with no deadline, or no run-time estimate yet, is
+   never dropped this way.
 
 Job states and their legal transitions are the table ``TRANSITIONS``; an illegal event raises
 :class:`SchedulerError` and changes nothing.
@@ -287,6 +293,22 @@ class Scheduler:
         state.last_release = release if state.last_release is None \
             else max(state.last_release, release)
         return Submitted(job, tuple(dropped))
+
+    def expire(self, now: float) -> list[Job]:
+        """Drop every waiting job that can no longer meet its deadline (rule 9); returns them
+        (now DROPPED), so the caller counts them as late, not as replaced."""
+        late: list[Job] = []
+        for state in self._pipelines.values():
+            run_s = state.expected_run_s
+            if run_s is None:
+                continue
+            while state.waiting and state.waiting[0].deadline is not None \
+                    and now + run_s > state.waiting[0].deadline:
+                job = state.waiting.popleft()
+                job.apply(Event.DROP)
+                job.finished = now
+                late.append(job)
+        return late
 
     def decide(self, now: float) -> list[Job]:
         """Start jobs on idle lanes; returns the jobs dispatched (now RUNNING)."""

@@ -61,6 +61,8 @@ def _pipeline_families(status: RuntimeStatus) -> Iterator[Metric]:
     frames = CounterMetricFamily(f"{PREFIX}_frames", "Outputs produced", labels=labels)
     drops = CounterMetricFamily(f"{PREFIX}_drops", "Frames dropped (superseded, or waiting "
                                 "when their pipeline stopped)", labels=labels)
+    late = CounterMetricFamily(f"{PREFIX}_late_drops", "Frames dropped before running: they "
+                               "could no longer meet their deadline", labels=labels)
     misses = CounterMetricFamily(f"{PREFIX}_deadline_misses", "Outputs done after their "
                                  "deadline", labels=labels)
     bad = CounterMetricFamily(f"{PREFIX}_bad_frames", "Frames the source could not decode "
@@ -78,6 +80,7 @@ def _pipeline_families(status: RuntimeStatus) -> Iterator[Metric]:
     for name, p in status.pipelines.items():
         frames.add_metric([name], p.frames)
         drops.add_metric([name], p.drops)
+        late.add_metric([name], p.late_drops)
         misses.add_metric([name], p.deadline_misses)
         bad.add_metric([name], p.bad_frames)
         restarts.add_metric([name], p.restarts)
@@ -89,7 +92,7 @@ def _pipeline_families(status: RuntimeStatus) -> Iterator[Metric]:
             rate.add_metric([name], p.rate_hz)
         for value in ("running", "disabled", "failed", "exhausted"):
             state.add_metric([name, value], float(p.state == value))
-    yield from (frames, drops, misses, bad, restarts, errors, hz, rate, state)
+    yield from (frames, drops, late, misses, bad, restarts, errors, hz, rate, state)
 
 
 def _module_families(status: RuntimeStatus, runtime: Runtime,

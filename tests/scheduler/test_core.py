@@ -228,3 +228,25 @@ def test_protection_only_applies_to_periodic_pipelines_with_deadlines() -> None:
     learn(s, "crit", 0.005, at=1.0)
     s.submit("heavy", 1, 1.01, 1.01)
     assert [j.pipeline for j in s.decide(1.01)] == ["heavy"]
+
+
+def test_a_job_that_can_no_longer_meet_its_deadline_is_dropped_before_it_runs() -> None:
+    s = make(PipelineSpec("det", "gpu", CRITICAL, 0.030, queue_depth=2, expected_run_s=0.010),
+             PipelineSpec("nav", "gpu", BEST_EFFORT, 0.100, expected_run_s=0.010))
+    s.submit("det", 0, release=0.000, now=0.000)  # deadline 0.030: must start by 0.020
+    s.submit("det", 1, release=0.015, now=0.015)  # deadline 0.045: must start by 0.035
+    s.submit("nav", 0, release=0.000, now=0.000)
+    late = s.expire(now=0.025)
+    assert [(j.pipeline, j.frame_index, j.state) for j in late] == [("det", 0, JobState.DROPPED)]
+    (job,) = s.decide(now=0.025)
+    assert (job.pipeline, job.frame_index) == ("det", 1)  # the lane goes to a frame in time
+    assert s.waiting("nav") == 1  # nav's deadline (0.100) can still be met
+
+
+def test_a_job_with_no_deadline_or_no_estimate_never_expires() -> None:
+    s = make(PipelineSpec("free", "gpu", NORMAL, None, expected_run_s=0.010),
+             PipelineSpec("new", "dla0", NORMAL, 0.010))
+    s.submit("free", 0, release=0.0, now=0.0)
+    s.submit("new", 0, release=0.0, now=0.0)
+    assert s.expire(now=10.0) == []
+    assert {j.pipeline for j in s.decide(now=10.0)} == {"free", "new"}
