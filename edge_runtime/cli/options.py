@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import sys
@@ -10,8 +11,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from edge_runtime.config.recipe import BackendName
+from edge_runtime.config.recipe import BackendName, MockOutputs
 from edge_runtime.errors import UserError
+from edge_runtime.runtime.runtime import RuntimeOptions
 
 BACKEND_CHOICES = [b.value for b in BackendName]
 
@@ -26,6 +28,42 @@ def add_backend_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKEND_CHOICES, default=None,
                         help="engine backend, overriding the recipes' (mock = the simulated "
                              "Jetson; auto = TensorRT if installed, else mock)")
+
+
+def add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    """How a runtime builds and runs its engines (``run``, ``demo``, ``serve``)."""
+    parser.add_argument("--power", default=None, metavar="MODE",
+                        help="initial power mode, e.g. 40W (default: the pipeline set's)")
+    add_backend_option(parser)
+    parser.add_argument("--mock-outputs", choices=[m.value for m in MockOutputs], default=None,
+                        help="simulated engines return zeros (synthetic) or real onnxruntime "
+                             "outputs")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads per onnxruntime engine")
+    add_cache_option(parser)
+
+
+def runtime_options(args: argparse.Namespace,
+                    power_schedule: list[tuple[float, str | int]] | None = None,
+                    pace: float | None = None) -> RuntimeOptions:
+    """The :class:`RuntimeOptions` of :func:`add_runtime_options`'s flags (``run`` adds its
+    power schedule and pace)."""
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"must be at least 1, got {args.threads}", key="--threads")
+    return RuntimeOptions(
+        backend=BackendName(args.backend) if args.backend else None,
+        mock_outputs=MockOutputs(args.mock_outputs) if args.mock_outputs else None,
+        cache_dir=args.cache_dir, cpu_threads=args.threads, power_mode=args.power,
+        power_schedule=power_schedule, pace=pace)
+
+
+def log_for_journald(verbosity: int = 0) -> None:
+    """Plain lines on stderr, info by default, for a service (journald adds the time and the
+    unit; a rich handler's colours and columns would only be noise there)."""
+    level = logging.DEBUG if verbosity > 1 else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr, force=True)
+    logging.getLogger("edge_runtime").setLevel(level)
 
 
 def add_json_option(parser: argparse.ArgumentParser, default: Path | None = None) -> None:

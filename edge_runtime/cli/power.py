@@ -5,15 +5,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import socket
-import sys
 from pathlib import Path
 
 from rich.table import Table
 
-from edge_runtime.cli.options import console
+from edge_runtime.cli.options import console, log_for_journald
 from edge_runtime.config.loading import bundled_profiles, load_power_profile
 from edge_runtime.config.recipe import Precision
 from edge_runtime.power.switch import AGENT_SOCKET, NVPMODEL, SudoSwitch, serve_agent
@@ -87,8 +85,7 @@ LISTEN_FDS_START = 3
 
 
 def handle_agent(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr, force=True)
+    log_for_journald()
     listener = _activated_socket()
     if listener is None:
         args.socket.parent.mkdir(parents=True, exist_ok=True)

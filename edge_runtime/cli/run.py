@@ -13,15 +13,14 @@ from pathlib import Path
 
 from edge_runtime.cli.live import LiveDisplay, summary_table
 from edge_runtime.cli.options import (
-    add_backend_option,
-    add_cache_option,
     add_json_option,
+    add_runtime_options,
     console,
     parse_switch,
+    runtime_options,
 )
 from edge_runtime.cli.progress import RichProgress
 from edge_runtime.config.loading import LoadedPipelineSet, load_pipeline_set
-from edge_runtime.config.recipe import BackendName, MockOutputs
 from edge_runtime.errors import UserError
 from edge_runtime.runtime.runtime import ClockName, Runtime, RuntimeOptions
 from edge_runtime.runtime.status import RuntimeStatus
@@ -33,11 +32,9 @@ def add_run_options(parser: argparse.ArgumentParser, duration: float,
                     pace: float | None = None) -> None:
     parser.add_argument("--duration", type=float, default=duration, metavar="S",
                         help=f"seconds to run (default: {duration:g})")
-    parser.add_argument("--power", default=None, metavar="MODE",
-                        help="initial power mode, e.g. 40W (default: the pipeline set's)")
+    add_runtime_options(parser)
     parser.add_argument("--switch", action="append", default=[], metavar="MODE@S",
                         help="switch power mode at S seconds (or @half); repeatable")
-    add_backend_option(parser)
     parser.add_argument("--clock", choices=["wall", "sim"], default=clock,
                         help="wall: real time, a thread per lane; sim: discrete-event "
                              f"simulated time (default: {clock})")
@@ -45,14 +42,8 @@ def add_run_options(parser: argparse.ArgumentParser, duration: float,
                         help="with --clock sim, pace simulated time to the wall clock (1 = "
                              "real time; 0 = as fast as possible)"
                              + (f" (default: {pace:g})" if pace else ""))
-    parser.add_argument("--mock-outputs", choices=[m.value for m in MockOutputs], default=None,
-                        help="simulated engines return zeros (synthetic) or real onnxruntime "
-                             "outputs")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads per onnxruntime engine")
     parser.add_argument("--plot", type=Path, default=None, metavar="PNG",
                         help="also plot the summary to a PNG (needs matplotlib)")
-    add_cache_option(parser)
     add_json_option(parser, json_default)
 
 
@@ -86,14 +77,8 @@ def request_from(args: argparse.Namespace) -> RunRequest:
     if args.pace is not None and not (math.isfinite(args.pace) and args.pace >= 0):
         raise UserError(f"must be a finite number >= 0 (1 = real time, 0 = as fast as "
                         f"possible), got {args.pace}", key="--pace")
-    if args.threads is not None and args.threads < 1:
-        raise UserError(f"must be at least 1, got {args.threads}", key="--threads")
     switches = [parse_switch(s, args.duration) for s in args.switch]
-    options = RuntimeOptions(
-        backend=BackendName(args.backend) if args.backend else None,
-        mock_outputs=MockOutputs(args.mock_outputs) if args.mock_outputs else None,
-        cache_dir=args.cache_dir, cpu_threads=args.threads, power_mode=args.power,
-        power_schedule=switches or None, pace=args.pace or None)
+    options = runtime_options(args, power_schedule=switches or None, pace=args.pace or None)
     return RunRequest(options, args.clock, args.duration)
 
 

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import logging
-import sys
 from pathlib import Path
 
-from edge_runtime.cli.options import add_backend_option, add_cache_option
+from edge_runtime.cli.options import add_runtime_options, log_for_journald, runtime_options
 from edge_runtime.cli.run import check_flag_modes, check_no_ros2_sources
 from edge_runtime.config.loading import load_pipeline_set
-from edge_runtime.config.recipe import BackendName, MockOutputs
 from edge_runtime.errors import UserError
-from edge_runtime.runtime.runtime import Runtime, RuntimeOptions
+from edge_runtime.runtime.health import Liveness
+from edge_runtime.runtime.runtime import Runtime
 from edge_runtime.service.http import DEFAULT_ADDRESS, parse_address
-from edge_runtime.service.liveness import Liveness
 from edge_runtime.service.notify import Notifier, watchdog_interval_s
 from edge_runtime.service.service import Hook, Service, ServiceOptions
 
@@ -36,18 +33,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--metrics", default=DEFAULT_ADDRESS, metavar="HOST:PORT",
                         help=f"where /metrics, /healthz and /readyz listen (default: "
                              f"{DEFAULT_ADDRESS}; port 0 picks one; 'off' for none)")
-    parser.add_argument("--power", default=None, metavar="MODE",
-                        help="initial power mode (default: the pipeline set's)")
     parser.add_argument("--lane-timeout", type=float, default=Liveness.lane_timeout_s,
                         metavar="S", help="a lane running one inference longer than this is "
                         "stuck: watchdog pings stop (default: %(default)s)")
-    add_backend_option(parser)
-    parser.add_argument("--mock-outputs", choices=[m.value for m in MockOutputs], default=None,
-                        help="simulated engines return zeros (synthetic) or real onnxruntime "
-                             "outputs")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads per onnxruntime engine")
-    add_cache_option(parser)
+    add_runtime_options(parser)
     parser.add_argument("--fault-hook", default=None, metavar="FILE[:FUNCTION]",
                         help="testing: a Python file whose FUNCTION (default: install) is "
                              "called with the Runtime after configure and each reload, to "
@@ -60,14 +49,11 @@ def handle(args: argparse.Namespace) -> int:
     if args.lane_timeout <= 0:
         raise UserError(f"--lane-timeout must be positive, got {args.lane_timeout}")
     hook = load_hook(args.fault_hook) if args.fault_hook else None
-    options = RuntimeOptions(
-        backend=BackendName(args.backend) if args.backend else None,
-        mock_outputs=MockOutputs(args.mock_outputs) if args.mock_outputs else None,
-        cache_dir=args.cache_dir, cpu_threads=args.threads, power_mode=args.power)
+    options = runtime_options(args)
     loaded = load_pipeline_set(args.pipelines)
     check_flag_modes(loaded, options)
     check_no_ros2_sources(loaded)
-    _log_for_journald(args.verbose)
+    log_for_journald(args.verbose)
     service = Service(args.pipelines, Runtime(loaded, clock="wall", options=options),
                       Notifier.from_environment(),
                       ServiceOptions(metrics, Liveness(lane_timeout_s=args.lane_timeout),
@@ -89,11 +75,3 @@ def load_hook(spec: str) -> Hook:
         raise UserError(f"{path} has no function {name if sep else 'install'}",
                         key="--fault-hook")
     return hook  # type: ignore[no-any-return]
-
-
-def _log_for_journald(verbosity: int) -> None:
-    """Plain lines on stderr, info by default: journald adds the time and the unit."""
-    level = logging.DEBUG if verbosity > 1 else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr, force=True)
-    logging.getLogger("edge_runtime").setLevel(level)

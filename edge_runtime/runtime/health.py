@@ -18,6 +18,12 @@ Rules, for a running pipeline in the window since the previous report:
 The rate is judged only once a full rate window has passed since activation (the status's rate
 covers the last two seconds), and only for pipelines with a rate (pushed frames arrive at the
 host's rate, which the runtime does not know).
+
+Liveness and readiness (what a service's watchdog and its probes ask) are judged here too, from
+one snapshot: *alive* means the scheduler makes progress (the loop turned recently, no lane has
+run one job for longer than any inference should take); a process that is up but stuck is not
+alive, so its watchdog pings stop and the service manager restarts it. *Ready* means every
+pipeline that has not failed is running.
 """
 
 from __future__ import annotations
@@ -172,3 +178,50 @@ def _pipeline_values(pipeline: PipelineStatus, now: _Counters,
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
+
+
+#: A pipeline in one of these states counts as serving (a disabled one was stopped on purpose).
+SERVING = ("running", "disabled")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    #: Why not (empty when ok), one line for logs, ``STATUS=`` and the health endpoints.
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """The thresholds of "stuck"."""
+
+    #: A lane running one job longer than this is hung (an inference takes milliseconds).
+    lane_timeout_s: float = 3.0
+    #: The loop wakes at least every 0.25 s; not turning for this long means it is stuck.
+    loop_timeout_s: float = 2.0
+
+    def alive(self, status: RuntimeStatus) -> Verdict:
+        if status.state != "active":
+            return Verdict(False, f"runtime is {status.state}")
+        if status.loop_idle_s is not None and status.loop_idle_s > self.loop_timeout_s:
+            return Verdict(False, f"the scheduler loop has not turned for "
+                                  f"{status.loop_idle_s:.1f} s")
+        stuck = {lane: busy for lane, busy in status.lanes_busy_s.items()
+                 if busy > self.lane_timeout_s}
+        if stuck:
+            lanes = ", ".join(f"{lane} for {busy:.1f} s" for lane, busy in sorted(stuck.items()))
+            return Verdict(False, f"lane stuck on one inference: {lanes}")
+        return Verdict(True)
+
+
+def ready(status: RuntimeStatus) -> Verdict:
+    """Every pipeline that has not failed is running (a failed one restarts on its own; the
+    others serve meanwhile)."""
+    if status.state != "active":
+        return Verdict(False, f"runtime is {status.state}")
+    waiting = sorted(name for name, p in status.pipelines.items()
+                     if p.state != "failed" and p.state not in SERVING)
+    if waiting:
+        return Verdict(False, "not running: " + ", ".join(
+            f"{name} ({status.pipelines[name].state})" for name in waiting))
+    return Verdict(True)

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from edge_runtime.errors import UserError
-from edge_runtime.service.liveness import Verdict
+from edge_runtime.runtime.health import Verdict
 
 log = logging.getLogger("edge_runtime.service")
 

@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_runtime.errors import UserError
+from edge_runtime.runtime.health import Liveness, Verdict, ready
 from edge_runtime.runtime.runtime import Runtime
 from edge_runtime.service.http import EndpointServer
-from edge_runtime.service.liveness import Liveness, Verdict, ready, status_line
 from edge_runtime.service.metrics import HISTOGRAM_QUEUE, registry_for
 from edge_runtime.service.notify import Notifier
-from edge_runtime.service.watchdog import Watchdog
+from edge_runtime.service.watchdog import Watchdog, status_line
 
 log = logging.getLogger("edge_runtime.service")
 

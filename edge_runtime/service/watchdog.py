@@ -13,8 +13,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from edge_runtime.runtime.health import Liveness, Verdict
 from edge_runtime.runtime.status import RuntimeStatus
-from edge_runtime.service.liveness import Liveness, Verdict, status_line
 from edge_runtime.service.notify import Notifier
 
 log = logging.getLogger("edge_runtime.service")
@@ -73,3 +73,13 @@ class Watchdog:
                 self.check()
             except Exception:  # a bug here must not look like a hang: log it, keep judging
                 log.exception("the watchdog's check failed")
+
+
+def status_line(status: RuntimeStatus) -> str:
+    """``STATUS=`` for ``systemctl status``: mode, pipelines running, each one's rate."""
+    running = sum(p.state == "running" for p in status.pipelines.values())
+    rates = ", ".join(f"{name} {p.hz:.1f} Hz" + ("" if p.state == "running" else f" ({p.state})")
+                      for name, p in status.pipelines.items())
+    watts = f", {status.watts:.1f} W" if status.watts is not None else ""
+    return (f"{status.power_mode}{watts}: {running}/{len(status.pipelines)} pipelines running"
+            + (f": {rates}" if rates else ""))

@@ -28,46 +28,38 @@ def _arm() -> None:
     signal.signal(signal.SIGUSR1, lambda signum, frame: TRIGGERED.set())
 
 
+def _after_trigger(target: Any, method: str, fault: Any) -> None:
+    """Replace ``target.method``: the real one until SIGUSR1, then ``fault``'s answer."""
+    _arm()
+    real = getattr(target, method)
+
+    def patched(*args: Any, **kwargs: Any) -> Any:
+        return fault() if TRIGGERED.is_set() else real(*args, **kwargs)
+
+    setattr(target, method, patched)
+
+
+def _hang() -> Any:
+    threading.Event().wait()  # forever
+
+
+def _raise() -> Any:
+    raise ValueError("injected decode fault")
+
+
 def freeze_lane(runtime: Runtime) -> None:
     """After SIGUSR1, the victim's engine never returns: its lane hangs."""
-    _arm()
-    runner = _victim(runtime).runner
-    real = runner.infer
-
-    def infer(*args: Any, **kwargs: Any) -> Any:
-        if TRIGGERED.is_set():
-            threading.Event().wait()  # forever
-        return real(*args, **kwargs)
-
-    runner.infer = infer
+    _after_trigger(_victim(runtime).runner, "infer", _hang)
 
 
 def raise_in_decode(runtime: Runtime) -> None:
     """After SIGUSR1, the victim's postprocess raises on every frame."""
-    _arm()
-    pipeline = _victim(runtime)
-    real = pipeline.decode
-
-    def decode(*args: Any, **kwargs: Any) -> Any:
-        if TRIGGERED.is_set():
-            raise ValueError("injected decode fault")
-        return real(*args, **kwargs)
-
-    pipeline.decode = decode
+    _after_trigger(_victim(runtime), "decode", _raise)
 
 
 def stall_source(runtime: Runtime) -> None:
     """After SIGUSR1, the victim's camera delivers nothing new (a stalled driver)."""
-    _arm()
-    pipeline = _victim(runtime)
-    real = pipeline.capture
-
-    def capture(*args: Any, **kwargs: Any) -> Any:
-        if TRIGGERED.is_set():
-            return Empty.NOTHING_NEW
-        return real(*args, **kwargs)
-
-    pipeline.capture = capture
+    _after_trigger(_victim(runtime), "capture", lambda: Empty.NOTHING_NEW)
 
 
 def power_switch(runtime: Runtime) -> None:

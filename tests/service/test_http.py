@@ -10,8 +10,8 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter
 
 from edge_runtime.errors import UserError
+from edge_runtime.runtime.health import Verdict
 from edge_runtime.service.http import EndpointServer, parse_address
-from edge_runtime.service.liveness import Verdict
 
 
 def get(port: int, path: str) -> tuple[int, str, str]:

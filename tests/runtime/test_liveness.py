@@ -1,11 +1,12 @@
-"""The liveness policy on status snapshots: what stops the watchdog, what makes it unready."""
+"""Liveness and readiness (runtime.health) on status snapshots: what stops a watchdog, what
+makes a service unready."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from edge_runtime.runtime.health import Liveness, ready
 from edge_runtime.runtime.status import PipelineStatus, RuntimeStatus
-from edge_runtime.service.liveness import Liveness, ready, status_line
 
 
 def pipeline(name: str, state: str = "running", hz: float = 30.0) -> PipelineStatus:
@@ -46,9 +47,3 @@ def test_ready_ignores_failed_and_disabled_pipelines_but_not_exhausted_ones() ->
     pipelines["side"] = pipeline("side", "exhausted")
     verdict = ready(snapshot(pipelines=pipelines))
     assert not verdict.ok and verdict.reason == "not running: side (exhausted)"
-
-
-def test_the_status_line() -> None:
-    pipelines = {"front": pipeline("front"), "rear": pipeline("rear", "failed", 0.0)}
-    assert status_line(snapshot(pipelines=pipelines)) == \
-        "40W, 7.5 W: 1/2 pipelines running: front 30.0 Hz, rear 0.0 Hz (failed)"
