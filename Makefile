@@ -49,6 +49,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.overhead
 	$(BIN)/python -m bench.int8
 	$(BIN)/python -m bench.soak
+	$(BIN)/python -m bench.batching
+	$(BIN)/python -m bench.planner_speed
 
 install: $(STAMP)
 

@@ -32,12 +32,16 @@ _PUBLIC = {
     "Classification": "edge_runtime.pipelines.postprocess",
     "Detections": "edge_runtime.pipelines.postprocess",
     "SegmentationMap": "edge_runtime.pipelines.postprocess",
+    "Plan": "edge_runtime.scheduler.planner",
+    "Grant": "edge_runtime.scheduler.planner",
+    "InfeasibleError": "edge_runtime.scheduler.planner",
+    "CostKey": "edge_runtime.scheduler.costs",
 }
 
 __all__ = [
-    "Classification", "Detections", "FrameIn", "LifecycleError", "Output", "PipelineStatus",
-    "RawTensors", "ReloadReport", "Runtime", "RuntimeOptions", "RuntimeStatus",
-    "SegmentationMap", "State", "Subscription", "__version__",
+    "Classification", "CostKey", "Detections", "FrameIn", "Grant", "InfeasibleError",
+    "LifecycleError", "Output", "PipelineStatus", "Plan", "RawTensors", "ReloadReport", "Runtime",
+    "RuntimeOptions", "RuntimeStatus", "SegmentationMap", "State", "Subscription", "__version__",
 ]
 
 if TYPE_CHECKING:
@@ -48,6 +52,8 @@ if TYPE_CHECKING:
     from edge_runtime.runtime.outputs import Subscription
     from edge_runtime.runtime.runtime import ReloadReport, Runtime, RuntimeOptions
     from edge_runtime.runtime.status import PipelineStatus, RuntimeStatus
+    from edge_runtime.scheduler.costs import CostKey
+    from edge_runtime.scheduler.planner import Grant, InfeasibleError, Plan
 
 
 def __getattr__(name: str) -> Any:

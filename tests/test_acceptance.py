@@ -1,7 +1,8 @@
 """The walking skeleton's acceptance checks, end to end through the CLI.
 
-- ``edge-runtime demo`` produces the summary for 3 pipelines x 2 power modes, with watts per
-  mode, and the critical pipeline misses no deadline in 40 W;
+- ``edge-runtime demo`` produces the summary for 4 pipelines x 2 power modes, with watts per
+  mode; at the switch to 15 W the planner moves the best-effort rear detector from the GPU to
+  the DLA (with its reason), and the critical pipeline misses no deadline in either mode;
 - ``edge-runtime run pipelines/demo.yaml --backend onnxruntime --clock sim`` runs the same set
   with real CPU inference, and the live accuracy of each pipeline is within 5 points of the
   held-out figure in engines/models/metrics.json. (On the simulated clock, so the frame counts
@@ -18,9 +19,10 @@ import pytest
 from edge_runtime.cli.main import main
 from tests.conftest import REPO
 
-KEYS = {"frames", "hz", "p50_ms", "p99_ms", "deadline_misses", "drops"}
-MODEL_OF = {"front_detector": "shapes_detector", "part_classifier": "shapes_classifier",
-            "rear_detector": "shapes_detector"}
+KEYS = {"frames", "hz", "p50_ms", "p99_ms", "deadline_misses", "drops", "late_drops",
+        "rate_hz", "lane", "variant", "reason"}
+MODEL_OF = {"front_detector": "shapes_detector", "left_detector": "shapes_detector",
+            "right_detector": "shapes_detector", "rear_detector": "shapes_detector"}
 
 
 def test_demo_summary_contract(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -43,7 +45,11 @@ def test_demo_summary_contract(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert front["40W"]["deadline_misses"] == 0
     assert front["40W"]["frames"] == 90 and front["15W"]["frames"] == 90
     assert front["15W"]["p50_ms"] > front["40W"]["p50_ms"]
-    assert summary["engines"]["rear_detector"]["lane"] == "dla0"
+    rear = summary["pipelines"]["rear_detector"]
+    assert (rear["40W"]["lane"], rear["40W"]["reason"]) == ("gpu", None)
+    assert rear["15W"]["lane"] == "dla0" and "moved" in rear["15W"]["reason"]
+    assert rear["15W"]["frames"] > 0
+    assert front["15W"]["deadline_misses"] == 0 and front["15W"]["reason"] is None
     assert (tmp_path / "demo.png").stat().st_size > 10_000
     assert (tmp_path / "demo-output" / "front_detector.jsonl").exists()
 
@@ -58,7 +64,8 @@ def test_real_cpu_inference_scores_like_the_held_out_figures(tmp_path: Path) -> 
     figures = json.loads((REPO / "engines" / "models" / "metrics.json").read_text())
     for pipeline, model in MODEL_OF.items():
         (row,) = summary["pipelines"][pipeline].values()
-        assert row["frames"] == 8 * {"front_detector": 30, "part_classifier": 15,
-                                     "rear_detector": 10}[pipeline], (pipeline, row)
+        assert row["frames"] == 8 * {"front_detector": 30, "left_detector": 15,
+                                     "right_detector": 15, "rear_detector": 10}[pipeline], \
+            (pipeline, row)
         assert abs(row["accuracy"] - figures[model]["value"]) <= 0.05, (pipeline, row)
     assert {e["lane"] for e in summary["engines"].values()} == {"cpu"}

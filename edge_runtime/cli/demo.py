@@ -1,7 +1,9 @@
-"""``edge-runtime demo``: three pipelines at once on a simulated AGX Orin 32GB, 40 W then 15 W.
+"""``edge-runtime demo``: four cameras on a simulated AGX Orin 32GB, 40 W then 15 W.
 
-A critical 30 Hz detector with a 33 ms deadline, a 15 Hz classifier and a best-effort detector
-on a DLA share one simulated module; halfway through, the module drops from 40 W to 15 W.
+A critical 30 Hz front detector with a 33 ms deadline, two 15 Hz side cameras sharing one
+detector engine and a best-effort rear detector share one simulated module; halfway through,
+the module drops from 40 W to 15 W, and the planner moves the rear detector from the GPU to a
+DLA (its variant), which the live table and the summary show with the reason.
 
 By default the demo runs on the simulated clock, paced to real time: the Jetson's timeline
 (queues, lanes, latencies per power mode) is simulated exactly, while every output is computed

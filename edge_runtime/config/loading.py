@@ -7,11 +7,11 @@ initial power mode one the device has. Each failure still names FILE:LINE and th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_runtime.config.assets import power_dir
-from edge_runtime.config.pipeline import PipelineSet
+from edge_runtime.config.pipeline import PipelineConfig, PipelineSet
 from edge_runtime.config.power import PowerMode, PowerProfile
 from edge_runtime.config.recipe import EngineRecipe
 from edge_runtime.config.validation import load_config
@@ -56,6 +56,8 @@ class LoadedPipelineSet:
     profile: PowerProfile
     initial_mode: PowerMode
     document: YamlDocument
+    #: Each pipeline's other engine variants (``variants:``), in its order of preference.
+    variants: dict[str, list[EngineRecipe]] = field(default_factory=dict)
 
 
 def load_pipeline_set(path: str | Path) -> LoadedPipelineSet:
@@ -69,6 +71,8 @@ def load_pipeline_set(path: str | Path) -> LoadedPipelineSet:
                             f"engine recipe not found: {recipe_path} (paths are relative to the "
                             "pipeline file)")
         recipes[pipeline.name] = load_recipe(recipe_path)
+    variants = {pipeline.name: _variants(doc, index, pipeline, recipes[pipeline.name].name)
+                for index, pipeline in enumerate(config.pipelines)}
     try:
         profile = load_power_profile(config.device)
     except UserError as exc:
@@ -78,7 +82,27 @@ def load_pipeline_set(path: str | Path) -> LoadedPipelineSet:
     mode = _checked_mode(doc, ("power_mode",), profile, config.power_mode)
     for index, switch in enumerate(config.power_schedule):
         _checked_mode(doc, ("power_schedule", index, "mode"), profile, switch.mode)
-    return LoadedPipelineSet(Path(path), config, recipes, profile, mode, doc)
+    return LoadedPipelineSet(Path(path), config, recipes, profile, mode, doc, variants)
+
+
+def _variants(doc: YamlDocument, index: int, pipeline: PipelineConfig,
+              primary: str | None) -> list[EngineRecipe]:
+    """The recipes of a pipeline's ``variants``: each found, each named apart (plans and the
+    status name a variant by its recipe's name)."""
+    found: list[EngineRecipe] = []
+    names = {primary}
+    for number, ref in enumerate(pipeline.variants):
+        key = ("pipelines", index, "variants", number)
+        if not ref.recipe.is_file():
+            raise doc.error(key, f"engine recipe not found: {ref.recipe} (paths are relative "
+                                 "to the pipeline file)")
+        recipe = load_recipe(ref.recipe)
+        if recipe.name in names:
+            raise doc.error(key, f"variant '{recipe.name}' is listed twice for pipeline "
+                                 f"'{pipeline.name}' (give each recipe its own name:)")
+        names.add(recipe.name)
+        found.append(recipe)
+    return found
 
 
 def _checked_mode(doc: YamlDocument, key: tuple[str | int, ...], profile: PowerProfile,

@@ -83,7 +83,11 @@ class PipelineConfig(ConfigModel):
     preprocess: PreprocessConfig = PreprocessConfig()
     """Frame to tensor."""
     engine: EngineRef
-    """Engine recipe to run."""
+    """Engine recipe to run: the preferred variant."""
+    variants: list[EngineRef] = Field(default_factory=list)
+    """Other engines the planner may move this pipeline to when the preferred one does not fit
+    the power mode (e.g. the same model in INT8 on a DLA core); all built at configure, each
+    must take the same input as ``engine``. Listed in order of preference."""
     postprocess: PostprocessConfig | None = None
     """Decode outputs (unset: raw outputs only)."""
     rate_hz: float | None = Field(default=None, gt=0)
@@ -91,7 +95,12 @@ class PipelineConfig(ConfigModel):
     priority: Priority = Priority.NORMAL
     """Scheduling class."""
     deadline_ms: float | None = Field(default=None, gt=0)
-    """Capture-to-output deadline; misses are counted (default: no deadline)."""
+    """Capture-to-output deadline; misses are counted (default: one period of ``rate_hz``, or
+    of the source's rate; none for a free-running or pushed pipeline)."""
+    min_rate_hz: float | None = Field(default=None, gt=0)
+    """Lowest rate the planner may slow this pipeline to when the power mode cannot carry it
+    (default: ``rate_hz`` for a critical pipeline, which is then never slowed; a quarter of
+    ``rate_hz`` otherwise)."""
     queue_depth: int = Field(default=1, ge=1, le=64)
     """Frames that may wait for the engine; a newer frame replaces the oldest and counts a drop."""
     sinks: list[SinkConfig] = Field(default_factory=list)
@@ -105,6 +114,34 @@ class PipelineConfig(ConfigModel):
     @classmethod
     def _engine_shorthand(cls, value: Any) -> Any:
         return {"recipe": value} if isinstance(value, str) else value
+
+    @field_validator("variants", mode="before")
+    @classmethod
+    def _variant_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"recipe": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @model_validator(mode="after")
+    def _min_rate_below_rate(self) -> PipelineConfig:
+        if self.min_rate_hz is not None and self.rate_hz is not None \
+                and self.min_rate_hz > self.rate_hz:
+            raise ValueError(f"min_rate_hz ({self.min_rate_hz:g}) is above rate_hz "
+                             f"({self.rate_hz:g}); the floor must not exceed the rate")
+        return self
+
+    def min_rate_for(self, rate_hz: float) -> float:
+        """The floor the planner may slow this pipeline to at ``rate_hz`` (see
+        ``min_rate_hz``)."""
+        if self.min_rate_hz is not None:
+            return min(self.min_rate_hz, rate_hz)
+        return rate_hz if self.priority is Priority.CRITICAL else rate_hz / 4.0
+
+    def deadline_for(self, rate_hz: float | None) -> float | None:
+        """The deadline in seconds at the configured rate ``rate_hz`` (see ``deadline_ms``)."""
+        if self.deadline_ms is not None:
+            return self.deadline_ms / 1e3
+        return 1.0 / rate_hz if rate_hz else None
 
 
 class PowerSwitch(ConfigModel):

@@ -170,6 +170,11 @@ class MockConfig(ConfigModel):
     outputs: MockOutputs = MockOutputs.SYNTHETIC
     """Outputs of the simulated engine: ``synthetic`` (zeros, right shapes) or ``onnxruntime``
     (computed for real on the CPU; timing still follows the simulated device)."""
+    price_as: str | None = None
+    """Price the engine's latency as one of the simulator's reference networks (e.g.
+    ``retinanet_resnet34``; docs/simulator.md lists them) instead of this ONNX: a demo
+    can load the simulated module as the networks a robot runs while its outputs still come
+    from the bundled model. Shown in the engine's notes."""
 
 
 class EngineRecipe(ConfigModel):

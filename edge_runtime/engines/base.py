@@ -24,6 +24,7 @@ import numpy as np
 from onnx import ModelProto
 
 from edge_runtime import __version__
+from edge_runtime.config.power import PowerMode
 from edge_runtime.config.recipe import EngineRecipe
 from edge_runtime.engines.artifact import Artifact, Manifest
 from edge_runtime.engines.cache import EngineCache, cache_key
@@ -334,6 +335,21 @@ class BaseRunner(ABC):
     def predicted_device_time_s(self) -> float | None:
         """What one inference will take under the device's current clocks, if the backend can
         say without running (the simulated Jetson can; a real engine must be measured)."""
+        return None
+
+    @property
+    def max_batch(self) -> int:
+        """The largest batch this engine takes in one inference: the recipe's ``max_batch``
+        when every input has a dynamic first (batch) dimension, else 1. Outputs are taken to
+        be batch-first too (as they are for every model whose inputs are)."""
+        specs = self.manifest.inputs
+        if not specs or any(not s.shape or isinstance(s.shape[0], int) for s in specs):
+            return 1
+        return int(self.manifest.recipe.get("max_batch", 1))
+
+    def predicted_latency_s(self, mode: PowerMode, batch: int = 1) -> float | None:
+        """What one inference would take in ``mode`` at ``batch`` x the built batch, if the
+        backend can say without switching to it (the simulated Jetson can)."""
         return None
 
     def check_feed(self, feed: Feed) -> None:

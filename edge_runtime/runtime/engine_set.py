@@ -3,13 +3,15 @@
 Loaders build, runners run: this module asks the engine layer for an artifact per pipeline
 (through the verified cache, so a second ``configure`` is all cache hits), opens its runner and
 warms it up, which gives the scheduler its first run-time estimate. Two pipelines that run the
-same recipe share the artifact and get a runner each.
+same recipe share the artifact and get a runner each. A pipeline's engine variants
+(``variants:``) are built and warmed up with it, so the planner can move it between lanes
+without a build at the moment a power mode changes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_runtime.config.loading import LoadedPipelineSet
@@ -41,6 +43,13 @@ class LoadedEngine:
     info: EngineInfo
     real_outputs: bool
     expected_run_s: float
+    #: The pipeline's other variants, in its order of preference.
+    alternatives: list[LoadedEngine] = field(default_factory=list)
+
+    @property
+    def all_variants(self) -> list[LoadedEngine]:
+        """This engine first, then its alternatives."""
+        return [self, *self.alternatives]
 
 
 class EngineSet:
@@ -65,7 +74,15 @@ class EngineSet:
                     recipe = loaded.recipes[pipeline.name]
                     _check_pipeline_data(loaded, index, recipe)
                     _check_stages(loaded, index, recipe)
-                    result[pipeline.name] = self._load_one(pipeline, recipe, built, progress)
+                    engine = self._load_one(pipeline, recipe, built, progress)
+                    result[pipeline.name] = engine
+                    for number, variant in enumerate(loaded.variants.get(pipeline.name, [])):
+                        key = ("variants", number)
+                        _check_pipeline_data(loaded, index, variant, key)
+                        _check_stages(loaded, index, variant, key)
+                        other = self._load_one(pipeline, variant, built, progress)
+                        engine.alternatives.append(other)
+                        _check_same_inputs(loaded, index, engine, other, key)
         except BaseException:
             release(result.values())
             raise
@@ -114,20 +131,36 @@ class EngineSet:
         return LoadedEngine(runner, info, real, expected)
 
 
-def _check_pipeline_data(loaded: LoadedPipelineSet, index: int, recipe: EngineRecipe) -> None:
+def _check_same_inputs(loaded: LoadedPipelineSet, index: int, engine: LoadedEngine,
+                       other: LoadedEngine, key: tuple[str | int, ...]) -> None:
+    """A variant must take what the pipeline's preprocess makes for its engine: the planner
+    swaps engines under frames already prepared."""
+    mine = [(s.name, s.concrete_shape(), s.dtype) for s in engine.runner.input_specs()]
+    theirs = [(s.name, s.concrete_shape(), s.dtype) for s in other.runner.input_specs()]
+    if mine != theirs:
+        raise loaded.document.error(
+            ("pipelines", index, *key),
+            f"variant {other.info.engine} takes inputs {theirs}, but the pipeline's engine "
+            f"{engine.info.engine} takes {mine} (a variant must be the same model's input, "
+            "built another way)")
+
+
+def _check_pipeline_data(loaded: LoadedPipelineSet, index: int, recipe: EngineRecipe,
+                         key: tuple[str | int, ...] = ("source",)) -> None:
     """A recipe that calibrates or is gated on its pipeline's frames cannot serve a pipeline
     whose frames are pushed by the host: say so against the pipeline's source, before any
     build starts."""
     pipeline = loaded.config.pipelines[index]
     if isinstance(pipeline.source, ExternalSourceConfig) and needs_pipeline(recipe):
         raise loaded.document.error(
-            ("pipelines", index, "source"),
+            ("pipelines", index, *key),
             f"pipeline '{pipeline.name}' takes pushed frames, so its recipe {recipe.name} has "
             f"no frames to calibrate or check {recipe.precision.value} accuracy on (give the "
             "recipe data of its own: calibration.data / evaluation.data, or precision: fp32)")
 
 
-def _check_stages(loaded: LoadedPipelineSet, index: int, recipe: EngineRecipe) -> None:
+def _check_stages(loaded: LoadedPipelineSet, index: int, recipe: EngineRecipe,
+                  where: tuple[str | int, ...] = ()) -> None:
     """The pipeline's preprocess makes tensors its engine's input takes, and its postprocess
     decodes the engine's outputs; checked against the ONNX before any build starts, so a
     mismatch is one line at the pipeline's key, not onnxruntime's INVALID_ARGUMENT during
@@ -142,16 +175,21 @@ def _check_stages(loaded: LoadedPipelineSet, index: int, recipe: EngineRecipe) -
     misfit = preprocess_misfit(pipeline.preprocess, engine_input_specs(model, recipe))
     if misfit is not None:
         key, message = misfit
-        raise loaded.document.error(("pipelines", index, "preprocess", *key), message)
+        raise loaded.document.error(("pipelines", index, *where, "preprocess", *key)
+                                    if where else ("pipelines", index, "preprocess", *key),
+                                    message)
     if pipeline.postprocess is not None:
         post_misfit = postprocess_misfit(pipeline.postprocess,
                                          engine_output_specs(model, shapes))
         if post_misfit is not None:
             key, message = post_misfit
-            raise loaded.document.error(("pipelines", index, "postprocess", *key), message)
+            raise loaded.document.error(
+                ("pipelines", index, *where) if where else ("pipelines", index, "postprocess",
+                                                           *key), message)
 
 
 def release(engines: Iterable[LoadedEngine]) -> None:
-    """Deactivate the runners of ``engines``."""
+    """Deactivate the runners of ``engines`` and of their variants."""
     for engine in engines:
-        engine.runner.deactivate()
+        for variant in engine.all_variants:
+            variant.runner.deactivate()

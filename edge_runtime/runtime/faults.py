@@ -26,6 +26,8 @@ class Health(str, enum.Enum):
     DISABLED = "disabled"
     FAILED = "failed"
     EXHAUSTED = "exhausted"
+    #: The planner paused it: the power mode cannot carry it (the reason is in the status).
+    PAUSED = "paused"
 
 
 class Stage(str, enum.Enum):

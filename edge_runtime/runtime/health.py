@@ -116,6 +116,8 @@ class HealthMonitor:
             found.append((Level.ERROR, f"failed: {pipeline.last_error or 'stage errors'}"))
         elif pipeline.state == "exhausted":
             found.append((Level.WARN, "source exhausted"))
+        elif pipeline.state == "paused":
+            found.append((Level.WARN, f"paused by the planner: {pipeline.reason}"))
         found += self._rate(status, pipeline)
         if pipeline.priority == Priority.CRITICAL.value and now.misses > before.misses:
             found.append((Level.WARN, f"{now.misses - before.misses} deadline misses"))

@@ -99,6 +99,7 @@ class RunMetrics:
         self.lanes = lanes
         self._stats: dict[tuple[str, str], PipelineModeStats] = {}
         self._busy: dict[tuple[str, str], float] = {}
+        self._batches: dict[tuple[str, str, int], int] = {}
         self._spans: list[ModeSpan] = []
         self._recent: dict[str, list[float]] = {p: [] for p in pipelines}
         self._totals: dict[str, PipelineTotals] = {p: PipelineTotals() for p in pipelines}
@@ -176,7 +177,21 @@ class RunMetrics:
             key = (lane, self._spans[-1].label if self._spans else "?")
             self._busy[key] = self._busy.get(key, 0.0) + seconds
 
+    def batch(self, engine: str, size: int) -> None:
+        """An inference of a batchable engine ran ``size`` frames at once (rule 10)."""
+        with self._lock:
+            key = (engine, self._spans[-1].label if self._spans else "?", size)
+            self._batches[key] = self._batches.get(key, 0) + 1
+
     # --- reading -----------------------------------------------------------------------------
+
+    def batch_histogram(self) -> dict[str, dict[str, dict[str, int]]]:
+        """engine -> mode -> batch size (as text, for JSON) -> inferences."""
+        with self._lock:
+            histogram: dict[str, dict[str, dict[str, int]]] = {}
+            for (engine, mode, size), count in sorted(self._batches.items()):
+                histogram.setdefault(engine, {}).setdefault(mode, {})[str(size)] = count
+            return histogram
 
     def mode_seconds(self, now: float) -> dict[str, float]:
         seconds: dict[str, float] = {}

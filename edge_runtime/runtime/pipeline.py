@@ -7,6 +7,8 @@ same pipeline serves both clocks. Sinks are output subscribers (``runtime.output
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from edge_runtime.config.pipeline import PipelineConfig
@@ -26,10 +28,19 @@ IN_FLIGHT_BUFFERS = 3
 class Pipeline:
     """Everything a pipeline does around its engine, and whether it is taking frames."""
 
-    def __init__(self, config: PipelineConfig, runner: BaseRunner, real_outputs: bool) -> None:
+    def __init__(self, config: PipelineConfig, runner: BaseRunner, real_outputs: bool,
+                 alternatives: Sequence[BaseRunner] = ()) -> None:
         self.config = config
         self.name = config.name
         self.runner = runner
+        #: Every engine variant by name, the configured one first (the planner picks).
+        self.variants: dict[str, BaseRunner] = {r.name: r for r in (runner, *alternatives)}
+        self.variant = runner.name
+        #: The planner's grant: the rate it may run at (None: the rate it wants) and whether
+        #: it is paused, with the reason when it got less than it asked for.
+        self.granted_rate_hz: float | None = None
+        self.paused = False
+        self.reason: str | None = None
         self.real_outputs = real_outputs
         self._source: Source | None = None
         inputs = runner.input_specs()
@@ -65,12 +76,38 @@ class Pipeline:
         self.exhausted = False
 
     @property
-    def rate_hz(self) -> float | None:
-        """Processing rate: set live, else the pipeline's, else the source's; None =
+    def wanted_rate_hz(self) -> float | None:
+        """The rate asked for: set live, else the pipeline's, else the source's; None =
         free-running (a file source) or driven by pushes (an external one)."""
         if self.rate_override or self.config.rate_hz:
             return self.rate_override or self.config.rate_hz
-        return self._source.rate_hz if self._source is not None else None
+        if self._source is not None:
+            return self._source.rate_hz
+        fps = getattr(self.config.source, "fps", None)  # before activate: what it will open
+        return float(fps) if fps else None
+
+    @property
+    def rate_hz(self) -> float | None:
+        """Processing rate: the planner's grant, else the rate asked for."""
+        wanted = self.wanted_rate_hz
+        if wanted is not None and self.granted_rate_hz is not None:
+            return min(wanted, self.granted_rate_hz)
+        return wanted
+
+    @property
+    def deadline_s(self) -> float | None:
+        """Capture-to-output deadline: the configured one, else one period of the rate asked
+        for (a slowed pipeline keeps its deadline)."""
+        return self.config.deadline_for(self.wanted_rate_hz)
+
+    def use_variant(self, name: str) -> bool:
+        """Run engine variant ``name`` from the next frame on; True if that changed it."""
+        if name == self.variant:
+            return False
+        self.runner = self.variants[name]
+        self.variant = name
+        self._feed_checked = False
+        return True
 
     @property
     def external(self) -> ExternalSource | None:
@@ -82,6 +119,8 @@ class Pipeline:
             return Health.FAILED
         if not self.enabled:
             return Health.DISABLED
+        if self.paused:
+            return Health.PAUSED
         if self.exhausted:
             return Health.EXHAUSTED
         return Health.RUNNING

@@ -53,10 +53,13 @@ from edge_runtime.runtime.outputs import (
     Subscription,
 )
 from edge_runtime.runtime.pipeline import Pipeline
+from edge_runtime.runtime.planning import EnginePrior, WarmUp, plan_pipelines
 from edge_runtime.runtime.session import Session
 from edge_runtime.runtime.status import PipelineStatus, RuntimeStatus
 from edge_runtime.runtime.summary import EngineInfo, RunSummary, summarise
+from edge_runtime.scheduler.costs import CostModel
 from edge_runtime.scheduler.loop import EventLoop, RealtimeLoop, SimulatedLoop
+from edge_runtime.scheduler.planner import InfeasibleError, Plan
 from edge_runtime.sim.device_model import Lane
 from edge_runtime.sim.jetson import SimulatedJetson
 
@@ -134,6 +137,10 @@ class Runtime:
         self._switch_interval: float | None = None
         self._transition = threading.RLock()
         self._watts_cache: dict[tuple[str, tuple[tuple[str, float], ...]], float] = {}
+        #: Run times per engine, lane, mode and batch (``scheduler.costs``): kept across
+        #: activations, so a mode seen once is planned from what it measured.
+        self.costs: CostModel | None = None
+        self._prior: EnginePrior | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -158,6 +165,12 @@ class Runtime:
             self.pipelines = {}
             for config in loaded.config.pipelines:
                 self._add_pipeline(config, engines[config.name])
+            try:
+                self.plan(self._require_power().mode)
+            except InfeasibleError as exc:
+                located = self._located(exc)
+                self._release()
+                raise located from None
             self._state = target
             return self.engines
 
@@ -168,6 +181,10 @@ class Runtime:
         with self._transition:
             target = next_state(self.state, Transition.ACTIVATE)
             assert self.loaded is not None and self.power is not None
+            try:
+                plan = self.plan(self.power.mode)
+            except InfeasibleError as exc:
+                raise self._located(exc) from None
             origin = time.monotonic()
             sources = {name: self._source_for(p.config, origin)
                        for name, p in self.pipelines.items()}
@@ -177,11 +194,11 @@ class Runtime:
                 pipeline.open(sources[name])
             if isinstance(loop, RealtimeLoop) and self.options.freeze_gc:
                 _freeze_gc()
-            session = Session(loop, self.pipelines, self.power, self.bus,
-                              {n: self._estimate_now(p) for n, p in self.pipelines.items()},
-                              self._estimate_after_switch, self._power_schedule())
+            assert self.costs is not None
+            session = Session(loop, self.pipelines, self.power, self.bus, self.costs,
+                              self.plan, self._power_schedule())
             self._session = session
-            session.start()
+            session.start(plan)
             if isinstance(loop, RealtimeLoop):
                 self._lower_switch_interval()
                 self._thread = threading.Thread(target=self._run_loop, args=(session,),
@@ -266,11 +283,18 @@ class Runtime:
     # --- control -----------------------------------------------------------------------------
 
     def set_power_mode(self, mode: str | int) -> PowerMode:
-        """Switch power mode, from any thread. Checked here (an unknown mode raises a
-        UserError listing the modes); applied by the loop at its next step, so it never
-        races a dispatch."""
+        """Switch power mode, from any thread. Checked here: an unknown mode raises a
+        UserError listing the modes, and a mode the critical pipelines cannot fit raises
+        :class:`InfeasibleError` with the planner's numbers (the module stays where it is).
+        Applied by the loop at its next step, with the new mode's plan, so it never races a
+        dispatch."""
         power = self._require_power()
         target = power.profile.resolve(mode)
+        if self.pipelines:
+            try:
+                self.plan(target)
+            except InfeasibleError as exc:
+                raise self._located(exc) from None
         session = self._session
         if session is None:
             power.switch(target.id)
@@ -354,9 +378,10 @@ class Runtime:
         pipelines = {name: self._pipeline_status(pipeline, session)
                      for name, pipeline in self.pipelines.items()}
         device = power.device.name if power is not None else "-"
+        plan = session.plan.to_dict() if session is not None and session.plan else None
         return RuntimeStatus(self.state.value, self._clock_name, round(now, 6), mode,
                              self._watts(lanes, mode) if session is not None else None,
-                             False, device, pipelines, lanes, busy, idle_s)
+                             False, device, pipelines, lanes, busy, idle_s, plan)
 
     def summary(self) -> RunSummary:
         """The summary of the current activation (so far) or of the last one."""
@@ -398,9 +423,18 @@ class Runtime:
         context = EngineContext(cache=EngineCache(self.options.cache_dir),
                                 device=self.simulator, cpu_threads=self.options.cpu_threads)
         self.engine_set = EngineSet(context, self.options.backend, self.options.mock_outputs)
+        self._prior = EnginePrior(loaded.profile)
+        self.costs = CostModel(self._prior)
 
     def _make_pipeline(self, config: PipelineConfig, engine: LoadedEngine) -> Pipeline:
-        return Pipeline(config, engine.runner, engine.real_outputs)
+        power, prior = self._require_power(), self._prior
+        assert prior is not None
+        for variant in engine.all_variants:
+            runner = variant.runner
+            on_module = not (power.device.simulated and not runner.simulated_timing)
+            prior.add(runner, WarmUp(variant.expected_run_s, power.mode.label, on_module))
+        return Pipeline(config, engine.runner, engine.real_outputs,
+                        [v.runner for v in engine.alternatives])
 
     def _add_pipeline(self, config: PipelineConfig, engine: LoadedEngine) -> None:
         self.pipelines[config.name] = self._make_pipeline(config, engine)
@@ -468,28 +502,25 @@ class Runtime:
             schedule = [(s.at_s, s.mode) for s in self.loaded.config.power_schedule]
         return [(at_s, self.loaded.profile.resolve(mode)) for at_s, mode in schedule]
 
-    def _estimate_now(self, pipeline: Pipeline) -> float | None:
-        assert self.engine_set is not None
-        predicted = pipeline.runner.predicted_device_time_s()
-        if predicted is not None:
-            return predicted
-        engine = self.engine_set.engines.get(pipeline.name)
-        return engine.expected_run_s if engine is not None else None
-
-    def _estimate_after_switch(self, pipeline: Pipeline, learned: float | None,
-                               old: PowerMode, new: PowerMode) -> float | None:
-        """A run-time estimate for the new clocks: the simulated Jetson's own prediction;
-        on a real module the learned time scaled by the lane's clock ratio; an engine on this
-        host (not the module) keeps its learned time, since the mode does not change it."""
-        predicted = pipeline.runner.predicted_device_time_s()
-        if predicted is not None or learned is None:
-            return predicted
+    def plan(self, mode: PowerMode | str | int | None = None,
+             pipelines: Mapping[str, Pipeline] | None = None) -> Plan:
+        """What the planner gives each pipeline in ``mode`` (default: the current one), from
+        the cost model's figures for that mode; raises :class:`InfeasibleError` when critical
+        pipelines cannot fit it. Applies nothing: a what-if (the session applies plans at
+        activate and at every switch, for its own ``pipelines``)."""
+        pipelines = self.pipelines if pipelines is None else pipelines
         power = self._require_power()
-        if power.device.simulated:
-            return None
-        profile = power.profile
-        lane = pipeline.runner.lane
-        return learned * profile.lane_clock_hz(old, lane) / profile.lane_clock_hz(new, lane)
+        target = power.mode if mode is None else \
+            mode if isinstance(mode, PowerMode) else power.profile.resolve(mode)
+        assert self.costs is not None and self.simulator is not None
+        lanes = {lane.value for lane in self.simulator.lanes()}
+        lanes |= {r.lane for p in pipelines.values() for r in p.variants.values()}
+        return plan_pipelines(pipelines, self.costs, target, lanes)
+
+    def _located(self, exc: InfeasibleError) -> InfeasibleError:
+        """An infeasible plan as a user's error against the pipeline set's file."""
+        assert self.loaded is not None
+        return exc.located(str(self.loaded.path))
 
     def _run_loop(self, session: Session) -> None:
         try:
@@ -545,7 +576,7 @@ class Runtime:
         applied = threading.Event()
 
         def swap_on_loop() -> None:
-            session.swap(fresh, removed, {n: self._estimate_now(p) for n, p in fresh.items()})
+            session.swap(fresh, removed)
             applied.set()
 
         if isinstance(session.loop, RealtimeLoop):
@@ -585,7 +616,8 @@ class Runtime:
             pipeline.name, pipeline.health.value, pipeline.runner.lane,
             pipeline.config.priority.value, pipeline.rate_hz, round(hz, 3),
             _ms(p50), _ms(p99), frames, misses, drops, faults.bad_frames, faults.error_counts(),
-            faults.restarts, faults.last_error, late)
+            faults.restarts, faults.last_error, late, pipeline.variant, pipeline.wanted_rate_hz,
+            pipeline.reason)
 
     def _watts(self, utilisation: Mapping[str, float], mode_label: str) -> float:
         """The simulated module's power for lane utilisation in a mode, kept per (mode,
@@ -616,7 +648,10 @@ class Runtime:
             watts={mode: self._watts(util, mode) for mode, util in utilisation.items()},
             mode_seconds=session.metrics.mode_seconds(end), engines=self.engines,
             lateness=session.loop.lateness, host_overruns=overruns,
-            power_switches=self.power.switches, faults=faults)
+            power_switches=self.power.switches, faults=faults,
+            plans={mode: plan.to_dict() for mode, plan in session.plans.items()},
+            refused_switches=list(session.refused_switches),
+            batches=session.metrics.batch_histogram())
 
     def _require_session(self) -> Session:
         if self._session is None or self.state is not State.ACTIVE:

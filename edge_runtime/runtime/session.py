@@ -19,9 +19,12 @@ import functools
 import logging
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
+
+import numpy as np
+import numpy.typing as npt
 
 from edge_runtime.config.power import PowerMode
 from edge_runtime.engines.base import BaseRunner
@@ -40,7 +43,9 @@ from edge_runtime.runtime.workers import (
     ThreadedOutput,
 )
 from edge_runtime.scheduler.core import Job, PipelineSpec, Scheduler
+from edge_runtime.scheduler.costs import CostKey, CostModel
 from edge_runtime.scheduler.loop import EventLoop, RealtimeLoop
+from edge_runtime.scheduler.planner import InfeasibleError, Plan
 
 log = logging.getLogger("edge_runtime.runtime")
 
@@ -54,8 +59,9 @@ REPOLL_S = 0.001
 _In = TypeVar("_In")
 _Out = TypeVar("_Out")
 
-#: (pipeline, its learned run time, old mode, new mode) -> its run time under the new clocks.
-Estimate = Callable[[Pipeline, float | None, PowerMode, PowerMode], float | None]
+#: A power mode -> the plan of the pipelines taking frames (``scheduler.planner``); raises
+#: :class:`InfeasibleError` when critical pipelines cannot fit it.
+Planner = Callable[[PowerMode, Mapping[str, Pipeline]], Plan]
 
 
 class LaneWorker(Protocol):
@@ -72,40 +78,62 @@ class _Payload:
     pipeline: Pipeline
     frame: Frame
     feed: Feed | None
+    #: The engine the frame was submitted for (a re-plan may move the pipeline meanwhile).
+    runner: BaseRunner
 
 
 def pipeline_spec(pipeline: Pipeline, expected_run_s: float | None) -> PipelineSpec:
     """What the scheduler knows of a pipeline."""
     cfg = pipeline.config
     rate = pipeline.rate_hz
-    return PipelineSpec(pipeline.name, pipeline.runner.lane, cfg.priority.rank,
-                        cfg.deadline_ms / 1e3 if cfg.deadline_ms else None, cfg.queue_depth,
-                        1.0 / rate if rate else None, expected_run_s)
+    runner = pipeline.runner
+    batchable = runner.max_batch > 1
+    return PipelineSpec(pipeline.name, runner.lane, cfg.priority.rank,
+                        pipeline.deadline_s, cfg.queue_depth, 1.0 / rate if rate else None,
+                        expected_run_s, batch_group(runner) if batchable else None,
+                        tuple(range(1, runner.max_batch + 1)))
+
+
+def batch_group(runner: BaseRunner) -> str:
+    """Pipelines whose engines are one engine on one lane may be batched together."""
+    return f"{runner.name}@{runner.lane}"
+
+
+def cost_key(pipeline: Pipeline, mode: PowerMode, batch: int = 1) -> CostKey:
+    """The cost model's key for a pipeline's current engine in ``mode``."""
+    return CostKey(pipeline.runner.name, pipeline.runner.lane, mode.label, batch)
 
 
 class Session:
     """The loop, scheduler, lanes and metrics of one activation (see the module docstring)."""
 
     def __init__(self, loop: EventLoop, pipelines: dict[str, Pipeline], power: PowerManager,
-                 bus: OutputBus, estimates: dict[str, float | None], estimate: Estimate,
+                 bus: OutputBus, costs: CostModel, planner: Planner,
                  power_schedule: list[tuple[float, PowerMode]]) -> None:
         self.loop = loop
         self.pipelines = dict(pipelines)
         self.power = power
         self.bus = bus
-        self.estimate = estimate
+        self.costs = costs
+        self.planner = planner
         self.threaded = isinstance(loop, RealtimeLoop)
-        lane_names = sorted({p.runner.lane for p in pipelines.values()})
+        lane_names = sorted({r.lane for p in pipelines.values() for r in p.variants.values()})
         self.lanes: dict[str, LaneWorker] = {}
         self.scheduler = Scheduler(lane_names)
         for name in lane_names:
             self._open_lane(name)
-        for name, pipeline in self.pipelines.items():
-            self.scheduler.add_pipeline(pipeline_spec(pipeline, estimates.get(name)))
+        for pipeline in self.pipelines.values():
+            self.scheduler.add_pipeline(pipeline_spec(pipeline, self._expected(pipeline)))
         self.metrics = RunMetrics(list(self.pipelines), lane_names)
         self.output: ThreadedOutput | InlineOutput = \
             ThreadedOutput() if self.threaded else InlineOutput()
         self.power_schedule = power_schedule
+        #: The plan in force, and the last plan applied in each mode (for the summary).
+        self.plan: Plan | None = None
+        self.plans: dict[str, Plan] = {}
+        #: Power switches refused because critical pipelines would not fit the new mode.
+        self.refused_switches: list[str] = []
+        self._mode_since = 0.0
         self.ending = False
         self.started_at = 0.0
         self.ended_at: float | None = None
@@ -126,12 +154,14 @@ class Session:
 
     # --- start and end -----------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Schedule the first events (on the loop, before it runs). On the wall clock the loop
-        may start a little after its origin (sources took a moment to open): everything counts
-        from the start, not from the origin."""
+    def start(self, plan: Plan) -> None:
+        """Apply the activation's ``plan`` and schedule the first events (on the loop, before
+        it runs). On the wall clock the loop may start a little after its origin (sources
+        took a moment to open): everything counts from the start, not from the origin."""
         self.started_at = start = self.loop.now()
+        self._mode_since = start
         self.metrics.mode_changed(self.power.mode.label, start)
+        self.apply_plan(plan)
         for name, pipeline in self.pipelines.items():
             if pipeline.taking_frames:
                 self._start_ticking(name)
@@ -274,7 +304,7 @@ class Session:
             if feed is None:
                 return
         submitted = self.scheduler.submit(pipeline.name, frame.index, frame.capture_time, now,
-                                          _Payload(pipeline, frame, feed))
+                                          _Payload(pipeline, frame, feed, pipeline.runner))
         if submitted.dropped:
             self.metrics.dropped(pipeline.name, len(submitted.dropped))
         self._request_dispatch()
@@ -302,34 +332,62 @@ class Session:
             self.metrics.dropped_late(job.pipeline)
         for job in self.scheduler.decide(now):
             payload: _Payload = job.payload
-            pipeline = payload.pipeline
-            if payload.feed is None:
-                payload.feed = self._prepare(pipeline, payload.frame)
-            if payload.feed is None:
+            for companion in job.companions:
+                if self._feed_of(companion) is None:
+                    self.scheduler.detach(job, companion, now)
+            feed = self._feed_of(job)
+            if feed is None:
                 self.scheduler.complete(job, now)
                 self._request_dispatch()
             else:
-                self.lanes[job.lane].dispatch(pipeline.runner, payload.feed,
+                if job.companions:
+                    feed = _batched([feed, *(c.payload.feed for c in job.companions)])
+                if payload.runner.max_batch > 1:
+                    self.metrics.batch(payload.runner.name, job.batch_size)
+                self.lanes[job.lane].dispatch(payload.runner, feed,
                                               functools.partial(self._done, job))
-            if job.pipeline in self._waiting_for_dispatch:
-                self._waiting_for_dispatch.discard(job.pipeline)
-                self.loop.call_later(0.0, self._tick, job.pipeline,
-                                     self._generation[job.pipeline])
+            for member in (job, *job.companions):
+                if member.pipeline in self._waiting_for_dispatch:
+                    self._waiting_for_dispatch.discard(member.pipeline)
+                    self.loop.call_later(0.0, self._tick, member.pipeline,
+                                         self._generation[member.pipeline])
         wake = self.scheduler.wake_time(now)
         if wake is not None and wake != self._wake_at:
             self._wake_at = wake
             self.loop.call_at(wake, self._request_dispatch)
 
+    def _feed_of(self, job: Job) -> Feed | None:
+        """A dispatched job's feed, prepared now if it was not at submit (None: it failed)."""
+        payload: _Payload = job.payload
+        if payload.feed is None:
+            payload.feed = self._prepare(payload.pipeline, payload.frame)
+        return payload.feed
+
     def _done(self, job: Job, outputs: Outputs | None, error: BaseException | None) -> None:
         now = self.loop.now()
+        members = (job, *job.companions)
         self.scheduler.complete(job, now)
         payload: _Payload = job.payload
         assert job.started is not None
         self.metrics.lane_busy(job.lane, now - job.started)
-        if error is not None or outputs is None:
-            self._failed(payload.pipeline, Stage.ENGINE, error or RuntimeError("no outputs"))
+        if error is None and job.started >= self._mode_since \
+                and payload.runner.lane == job.lane:
+            self.costs.observe(CostKey(payload.runner.name, job.lane, self.power.mode.label,
+                                       len(members)), now - job.started)
+        if error is None and outputs is not None and len(members) > 1:
+            try:
+                split = _unbatched(outputs, len(members))
+            except ValueError as exc:
+                error = exc
         else:
-            self.output.submit(self._finish, job, payload, outputs)
+            split = [outputs] if outputs is not None else []
+        if error is not None or outputs is None:
+            for member in members:
+                self._failed(member.payload.pipeline, Stage.ENGINE,
+                             error or RuntimeError("no outputs"))
+        else:
+            for member, its_outputs in zip(members, split, strict=True):
+                self.output.submit(self._finish, member, member.payload, its_outputs)
         if self.ending:
             if self._idle():
                 self.loop.call_soon_threadsafe(self._drain_done)
@@ -397,16 +455,92 @@ class Session:
     # --- control (loop thread; the runtime posts these) --------------------------------------
 
     def switch_power(self, mode: PowerMode) -> None:
-        if not self.ending:
-            self.power.switch(mode.id)
+        """Plan for ``mode`` first, then switch and apply the plan in the same loop step (so
+        the re-plan takes effect before the next frame). A mode critical pipelines cannot fit
+        is refused: logged with the planner's numbers, and the module stays where it is."""
+        if self.ending:
+            return
+        try:
+            plan = self.planner(mode, self.pipelines)
+        except InfeasibleError as exc:
+            log.error("power switch to %s refused: %s", mode.label, exc.message)
+            self.refused_switches.append(f"{mode.label}: {exc.message}")
+            return
+        self.power.switch(mode.id)
+        self.apply_plan(plan)
 
     def _mode_changed(self, old: PowerMode, new: PowerMode) -> None:
-        """New clocks: a new metrics bucket, and run-time estimates for the new clocks (the
-        learned ones are stale the moment the clocks change)."""
-        self.metrics.mode_changed(new.label, self.loop.now())
+        """New clocks: a new metrics bucket, and run-time estimates for the new clocks from the
+        cost model (the learned ones are stale the moment the clocks change)."""
+        self._mode_since = now = self.loop.now()
+        self.metrics.mode_changed(new.label, now)
         self.scheduler.reset_estimates({
-            name: self.estimate(pipeline, self.scheduler.expected_run_s(name), old, new)
-            for name, pipeline in self.pipelines.items() if name in self.scheduler.pipelines})
+            name: self._expected(pipeline, new) for name, pipeline in self.pipelines.items()
+            if name in self.scheduler.pipelines})
+        self._refresh_batch_costs()
+
+    def _refresh_batch_costs(self) -> None:
+        """Tell the scheduler what each batchable engine takes per batch size now (rule 10)."""
+        mode = self.power.mode
+        for pipeline in self.pipelines.values():
+            runner = pipeline.runner
+            if runner.max_batch < 2:
+                continue
+            sizes = {}
+            for size in range(1, runner.max_batch + 1):
+                cost = self.costs.cost(CostKey(runner.name, runner.lane, mode.label, size))
+                if cost is not None:
+                    sizes[size] = cost.mean_s
+            self.scheduler.set_batch_costs(batch_group(runner), sizes)
+
+    def _expected(self, pipeline: Pipeline, mode: PowerMode | None = None) -> float | None:
+        """The mean run time of a pipeline's current engine in ``mode`` (default: now)."""
+        cost = self.costs.cost(cost_key(pipeline, mode or self.power.mode))
+        return cost.mean_s if cost is not None else None
+
+    # --- plans -------------------------------------------------------------------------------
+
+    def replan(self) -> None:
+        """Plan again in the current mode (a pipeline was enabled, disabled, re-rated or
+        reloaded). If critical pipelines would no longer fit, the plan in force stays and the
+        error is logged (the change itself has been made)."""
+        try:
+            plan = self.planner(self.power.mode, self.pipelines)
+        except InfeasibleError as exc:
+            log.error("re-plan failed, keeping the current plan: %s", exc.message)
+            return
+        self.apply_plan(plan)
+
+    def apply_plan(self, plan: Plan) -> None:
+        """Give each pipeline its grant: engine variant (and so lane), rate, paused or not.
+        Pipelines whose grant did not change never notice."""
+        self.plan = plan
+        self.plans[plan.mode] = plan
+        for name, grant in plan.grants.items():
+            pipeline = self.pipelines.get(name)
+            if pipeline is not None:
+                self._apply_grant(pipeline, grant.variant, grant.rate_hz, grant.paused,
+                                  grant.reason)
+        self._refresh_batch_costs()
+        for line in plan.decisions:
+            log.info("plan at %s: %s", plan.mode, line)
+
+    def _apply_grant(self, pipeline: Pipeline, variant: str, rate_hz: float | None,
+                     paused: bool, reason: str | None) -> None:
+        name = pipeline.name
+        moved = pipeline.use_variant(variant)
+        if moved:
+            self._ensure_lane(pipeline.runner.lane)
+        rerated = rate_hz != pipeline.granted_rate_hz
+        was_paused = pipeline.paused
+        pipeline.granted_rate_hz, pipeline.paused, pipeline.reason = rate_hz, paused, reason
+        if moved or rerated:
+            self.metrics.dropped(name, len(self.scheduler.update_pipeline(
+                pipeline_spec(pipeline, self._expected(pipeline)))))
+        if paused and not was_paused:
+            self._stop_ticking(name)
+        elif not paused and (was_paused or rerated) and pipeline.taking_frames:
+            self._start_ticking(name)
 
     def set_enabled(self, name: str, enabled: bool) -> None:
         pipeline = self.pipelines[name]
@@ -417,17 +551,19 @@ class Session:
             self._start_ticking(name)
         elif not enabled:
             self._stop_ticking(name)
+        self.replan()
 
     def set_rate(self, name: str, rate_hz: float | None) -> None:
         pipeline = self.pipelines[name]
         pipeline.rate_override = rate_hz
+        pipeline.granted_rate_hz = None
         self.metrics.dropped(name, len(self.scheduler.update_pipeline(
             pipeline_spec(pipeline, self.scheduler.expected_run_s(name)))))
         if pipeline.taking_frames:
             self._start_ticking(name)
+        self.replan()
 
-    def swap(self, changed: dict[str, Pipeline], removed: list[str],
-             estimates: dict[str, float | None]) -> None:
+    def swap(self, changed: dict[str, Pipeline], removed: list[str]) -> None:
         """A reload: pipelines in ``changed`` replace (or join) those of the same name, those
         in ``removed`` leave. A frame already running finishes with its old engine; frames
         waiting for the old one are dropped. Untouched pipelines never notice."""
@@ -435,11 +571,9 @@ class Session:
             self._stop_ticking(name)
             self.pipelines.pop(name, None)
         for name, pipeline in changed.items():
-            self.scheduler.add_lane(pipeline.runner.lane)
-            self.metrics.add_lane(pipeline.runner.lane)
-            if pipeline.runner.lane not in self.lanes:
-                self._open_lane(pipeline.runner.lane)
-            spec = pipeline_spec(pipeline, estimates.get(name))
+            for runner in pipeline.variants.values():
+                self._ensure_lane(runner.lane)
+            spec = pipeline_spec(pipeline, self._expected(pipeline))
             if name in self.scheduler.pipelines:
                 self._stop_ticking(name)
                 self.scheduler.update_pipeline(spec)
@@ -452,6 +586,13 @@ class Session:
             self._last_index[name] = -1  # a new source: its frames count from its own start
             if pipeline.taking_frames:
                 self._start_ticking(name)
+        self.replan()
+
+    def _ensure_lane(self, lane: str) -> None:
+        self.scheduler.add_lane(lane)
+        self.metrics.add_lane(lane)
+        if lane not in self.lanes:
+            self._open_lane(lane)
 
     def _open_lane(self, name: str) -> None:
         loop = self.loop
@@ -470,3 +611,22 @@ class Session:
 
     def waiting(self, name: str) -> int:
         return self.scheduler.waiting(name) if name in self.scheduler.pipelines else 0
+
+
+def _batched(feeds: list[Feed]) -> Feed:
+    """One feed of a batch: each input's arrays stacked along the batch (first) axis."""
+    return {name: np.concatenate([feed[name] for feed in feeds]) for name in feeds[0]}
+
+
+def _unbatched(outputs: Outputs, size: int) -> list[Outputs]:
+    """A batch's outputs split back per frame (raises ValueError when an output's first axis
+    does not divide by the batch size: that engine's outputs are not batch-first)."""
+    parts: list[dict[str, npt.NDArray[np.generic]]] = [{} for _ in range(size)]
+    for name, array in outputs.items():
+        if array.shape[0] % size:
+            raise ValueError(f"output '{name}' of shape {list(array.shape)} does not split into "
+                             f"a batch of {size}")
+        for part, piece in zip(parts, np.split(array, size), strict=True):
+            part[name] = piece
+    result: list[Outputs] = list(parts)
+    return result

@@ -14,12 +14,12 @@ from typing import Any
 @dataclass(frozen=True)
 class PipelineStatus:
     name: str
-    #: running, disabled, failed or exhausted (``runtime.faults.Health``).
+    #: running, disabled, failed, exhausted or paused (``runtime.faults.Health``).
     state: str
     lane: str
     priority: str
-    #: The processing rate asked for (None: free-running or driven by pushes) and the rate
-    #: outputs are leaving at now (last two seconds).
+    #: The processing rate granted by the plan (None: free-running or driven by pushes) and
+    #: the rate outputs are leaving at now (last two seconds).
     rate_hz: float | None
     hz: float
     p50_ms: float | None
@@ -34,6 +34,11 @@ class PipelineStatus:
     #: Frames dropped before running because they could no longer meet their deadline
     #: (apart from ``drops``: frames replaced by newer ones, or waiting when it stopped).
     late_drops: int = 0
+    #: The engine variant the plan chose (its lane is ``lane``), the rate asked for, and why
+    #: the plan gave less (None: it got what it asked for).
+    variant: str | None = None
+    wanted_rate_hz: float | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,8 @@ class RuntimeStatus:
     #: Seconds since the runtime's loop last ran an event (None when not active). The loop
     #: wakes at least every quarter second, so a large value means it is stuck.
     loop_idle_s: float | None = None
+    #: The plan in force (``scheduler.planner.Plan.to_dict``; None when not active).
+    plan: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -2,8 +2,11 @@
 
 The summary's JSON shape is a contract (tests and the demo read it):
 ``pipelines[name][mode]`` holds ``frames, hz, p50_ms, p99_ms, deadline_misses, drops,
-late_drops`` (and ``accuracy`` with ``accuracy_metric`` where outputs are real),
-``modes[mode]`` holds ``watts``, ``seconds`` and lane ``utilisation``.
+late_drops`` (and ``accuracy`` with ``accuracy_metric`` where outputs are real) and, from the
+plan in force in that mode, ``rate_hz``, ``lane``, ``variant`` and ``reason`` (why it got less
+than it asked for, or null); ``modes[mode]`` holds ``watts``, ``seconds`` and lane
+``utilisation``; ``plans[mode]`` each mode's last plan; ``batches[engine][mode]`` the batch-size
+histogram of each batchable engine.
 """
 
 from __future__ import annotations
@@ -51,6 +54,12 @@ class RunSummary:
     #: restarts.
     faults: dict[str, dict[str, Any]]
     notes: list[str]
+    #: The last plan applied in each mode (``scheduler.planner.Plan.to_dict``).
+    plans: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Power switches refused because critical pipelines would not fit the mode.
+    refused_switches: list[str] = field(default_factory=list)
+    #: Batchable engines: engine -> mode -> batch size -> inferences (scheduler rule 10).
+    batches: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,7 +72,10 @@ def summarise(*, device: PowerProfile, clock: str, duration_s: float, table: Tab
               utilisation: dict[str, dict[str, float]], watts: dict[str, float],
               mode_seconds: dict[str, float], engines: list[EngineInfo], lateness: Lateness,
               host_overruns: dict[str, int], power_switches: int,
-              faults: dict[str, dict[str, Any]]) -> RunSummary:
+              faults: dict[str, dict[str, Any]],
+              plans: dict[str, dict[str, Any]] | None = None,
+              refused_switches: list[str] | None = None,
+              batches: dict[str, dict[str, dict[str, int]]] | None = None) -> RunSummary:
     modes = {mode: {"seconds": round(seconds, 3), "watts": watts.get(mode),
                     "utilisation": {k: round(v, 4) for k, v in utilisation.get(mode, {}).items()}}
              for mode, seconds in mode_seconds.items()}
@@ -77,6 +89,13 @@ def summarise(*, device: PowerProfile, clock: str, duration_s: float, table: Tab
     if any(host_overruns.values()):
         notes.append("host_overruns counts inferences whose real outputs took this host longer "
                      "than the simulated device time")
+    plans = plans or {}
+    for name, modes_of in table.items():
+        for mode, row in modes_of.items():
+            grant = plans.get(mode, {}).get("pipelines", {}).get(name)
+            if grant is not None:
+                row.update(rate_hz=grant["rate_hz"], lane=grant["lane"],
+                           variant=grant["variant"], reason=grant["reason"])
     return RunSummary(
         device=device.module, device_name=device.name, simulated_device=True, clock=clock,
         duration_s=round(duration_s, 3), modes=modes, pipelines=table,
@@ -84,4 +103,5 @@ def summarise(*, device: PowerProfile, clock: str, duration_s: float, table: Tab
         loop_lateness_ms={"mean": round(lateness.mean_s * 1e3, 3),
                           "worst": round(lateness.worst_s * 1e3, 3)},
         host_overruns=host_overruns, power_switches=power_switches, faults=faults, notes=notes,
+        plans=plans, refused_switches=list(refused_switches or []), batches=batches or {},
     )

@@ -4,7 +4,9 @@ Rules. Everything that affects a scheduling decision lives in this module, and n
 
 1. A *lane* is an accelerator (gpu, dla0, dla1, cpu). It runs at most one job at a time, to
    completion: a GPU or DLA inference cannot be pre-empted once enqueued.
-2. A job runs on the lane its pipeline's engine was built for; lanes are never substituted.
+2. A job runs on the lane of its pipeline's current engine; the dispatcher never moves a job.
+   Which engine variant (and so which lane) a pipeline uses, and at what rate, is the
+   planner's decision (``scheduler.planner``), taken at activate and at power-mode changes.
 3. A pipeline has at most ``queue_depth`` jobs waiting. A new frame that finds the queue full
    replaces the *oldest* waiting frame, which is dropped and counted: a robot wants the newest
    view of the world, and a source must never queue without bound.
@@ -38,6 +40,15 @@ Rules. Everything that affects a scheduling decision lives in this module, and n
    late whatever happens, and running it would only delay the frames behind it. It is counted
    apart from replaced frames. A pipeline with no deadline, or no run-time estimate yet, is
    never dropped this way.
+10. Deadline-bounded batching: pipelines that share one engine on one lane (several cameras
+    into one detector: the same ``batch_group``) may run together as one batch. When a lane
+    takes a job of such a pipeline, it adds the other group members' waiting head jobs, most
+    urgent first (rule 5's key), while the batch size is one the engine was built for
+    (``batch_sizes``), the batch's expected run time at that size still meets the earliest
+    deadline in it, and rule 7 still holds for every member. The batch runs as one job (the
+    first one, the *lead*, holds the lane; the others are its ``companions``) and completes
+    together. A batch's run time teaches no pipeline's single-frame estimate; per-size run
+    times are the caller's (:meth:`Scheduler.set_batch_costs`, from its cost model).
 
 Job states and their legal transitions are the table ``TRANSITIONS``; an illegal event raises
 :class:`SchedulerError` and changes nothing.
@@ -95,6 +106,12 @@ class Job:
     finished: float | None = None
     #: Ordering deadline and sequence (rule 6): inherited from replaced frames.
     urgency: tuple[float, int] | None = None
+    #: The other jobs running in this job's batch (rule 10; empty: it runs alone).
+    companions: tuple[Job, ...] = ()
+
+    @property
+    def batch_size(self) -> int:
+        return 1 + len(self.companions)
 
     @property
     def key(self) -> tuple[int, float, int]:
@@ -122,6 +139,10 @@ class PipelineSpec:
     queue_depth: int = 1
     period_s: float | None = None
     expected_run_s: float | None = None
+    #: Pipelines of one group share an engine on one lane and may be batched (rule 10).
+    batch_group: str | None = None
+    #: Batch sizes that engine was built for.
+    batch_sizes: tuple[int, ...] = (1,)
 
 
 #: Weight of the newest run time in the expected run time (rule 7).
@@ -170,6 +191,7 @@ class Scheduler:
         self._lanes: dict[str, Job | None] = dict.fromkeys(lanes)
         self._pipelines: dict[str, _PipelineState] = {}
         self._seq = itertools.count()
+        self._batch_costs: dict[str, dict[int, float]] = {}
 
     # --- configuration ---------------------------------------------------------------------
 
@@ -228,6 +250,11 @@ class Scheduler:
         for name, estimate in estimates.items():
             if estimate is not None:
                 self._state(name).expected_run_s = estimate
+
+    def set_batch_costs(self, group: str, run_s: dict[int, float]) -> None:
+        """Expected run time of ``group``'s engine per batch size (rule 10), for the current
+        clocks; sizes without a figure are never formed."""
+        self._batch_costs[group] = dict(run_s)
 
     def wake_time(self, now: float) -> float | None:
         """When a job that deadline protection holds back on an idle lane may become eligible
@@ -325,14 +352,42 @@ class Scheduler:
             if chosen is None:
                 continue
             job = chosen
-            state = self._pipelines[job.pipeline]
-            state.waiting.popleft()
-            job.apply(Event.DISPATCH)
-            job.started = now
-            state.running = job
+            job.companions = self._companions(job, lane, candidates, now)
+            for member in (job, *job.companions):
+                state = self._pipelines[member.pipeline]
+                state.waiting.popleft()
+                member.apply(Event.DISPATCH)
+                member.started = now
+                state.running = member
             self._lanes[lane] = job
             dispatched.append(job)
         return dispatched
+
+    def _companions(self, lead: Job, lane: str,
+                    candidates: list[tuple[tuple[int, float, int], Job]],
+                    now: float) -> tuple[Job, ...]:
+        """The jobs that join ``lead``'s batch (rule 10)."""
+        spec = self._pipelines[lead.pipeline].spec
+        costs = self._batch_costs.get(spec.batch_group or "", {})
+        if spec.batch_group is None or len(spec.batch_sizes) < 2 or not costs:
+            return ()
+        members = [lead]
+        earliest = lead.deadline if lead.deadline is not None else math.inf
+        for _, job in sorted(candidates, key=lambda c: c[0]):
+            if job is lead or self._pipelines[job.pipeline].spec.batch_group != spec.batch_group:
+                continue
+            size = len(members) + 1
+            run_s = costs.get(size)
+            if size not in spec.batch_sizes or run_s is None:
+                break
+            deadline = min(earliest, job.deadline if job.deadline is not None else math.inf)
+            if now + run_s > deadline or not all(
+                    now + run_s <= latest for member in (*members, job)
+                    for latest in self._protected(lane, member.priority, now)):
+                break
+            members.append(job)
+            earliest = deadline
+        return tuple(members[1:])
 
     def _first_that_fits(self, lane: str, candidates: list[tuple[tuple[int, float, int], Job]],
                          now: float) -> Job | None:
@@ -357,13 +412,26 @@ class Scheduler:
         if self._lanes.get(job.lane) is not job:
             raise SchedulerError(f"{job.pipeline} frame {job.frame_index} is not running on "
                                  f"{job.lane}")
-        job.apply(Event.COMPLETE)
-        job.finished = now
         self._lanes[job.lane] = None
-        state = self._pipelines[job.pipeline]
-        state.running = None
-        if job.started is not None:
-            state.learn(now - job.started)
+        for member in (job, *job.companions):
+            member.apply(Event.COMPLETE)
+            member.finished = now
+            state = self._pipelines[member.pipeline]
+            if state.running is member:
+                state.running = None
+        if job.started is not None and not job.companions:
+            self._pipelines[job.pipeline].learn(now - job.started)
+
+    def detach(self, lead: Job, companion: Job, now: float) -> None:
+        """Take ``companion`` out of ``lead``'s batch before it runs (its input could not be
+        prepared): it completes now, with no output; the batch runs without it."""
+        if companion not in lead.companions:
+            raise SchedulerError(f"{companion.pipeline} frame {companion.frame_index} is not "
+                                 f"in {lead.pipeline}'s batch")
+        lead.companions = tuple(c for c in lead.companions if c is not companion)
+        companion.apply(Event.COMPLETE)
+        companion.finished = now
+        self._pipelines[companion.pipeline].running = None
 
     # --- queries ---------------------------------------------------------------------------
 

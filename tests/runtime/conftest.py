@@ -73,6 +73,7 @@ CRITICAL_BESIDE_HEAVY = """
         source: {{type: synthetic_camera, width: 32, height: 32, fps: {heavy_fps}}}
         engine: heavy.yaml
         priority: best_effort
+        deadline_ms: 1000
 """
 CriticalBesideHeavy = Callable[..., Path]
 

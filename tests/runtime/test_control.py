@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from edge_runtime.errors import UserError
+from edge_runtime.runtime.session import Session
 from edge_runtime.scheduler.core import Scheduler
 from tests.runtime.conftest import CriticalBesideHeavy, MakeRuntime
 
@@ -48,10 +49,12 @@ def test_a_down_shift_causes_no_critical_miss(make_runtime: MakeRuntime, switche
 
 def test_without_fresh_estimates_the_same_down_shift_misses(
         make_runtime: MakeRuntime, switched: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The control for the test above: with stale (40 W) run-time estimates, the heavy job
-    looks like it still fits, starts, runs 230 ms, and the critical frames that arrive
-    meanwhile are late or replaced by newer ones (dropped)."""
+    """The control for the test above: with no re-plan at the switch and stale (40 W)
+    run-time estimates, the heavy job looks like it still fits, starts, runs 230 ms, and the
+    critical frames that arrive meanwhile are late or replaced by newer ones (dropped)."""
     monkeypatch.setattr(Scheduler, "reset_estimates", lambda self, estimates: None)
+    monkeypatch.setattr(Session, "switch_power",
+                        lambda self, mode: self.power.switch(mode.id))
     table = run_with_switch(make_runtime, switched)
     critical = table["critical"]["15W"]
     assert table["heavy"]["15W"]["frames"] >= 1

@@ -5,16 +5,38 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from edge_runtime.runtime.session import Session
 from tests.runtime.conftest import CriticalBesideHeavy, MakeRuntime
 
 
-def test_frames_that_cannot_make_their_deadline_never_take_the_lane(
-        critical_beside_heavy: CriticalBesideHeavy, make_runtime: MakeRuntime) -> None:
+def hopeless(critical_beside_heavy: CriticalBesideHeavy) -> Path:
     path: Path = critical_beside_heavy("40W", layers=8)
     text = path.read_text(encoding="utf-8")
     # the heavy pipeline (tens of ms on the simulated GPU) gets a 1 ms deadline: hopeless
-    path.write_text(text + "    deadline_ms: 1\n", encoding="utf-8")
-    runtime = make_runtime(path)
+    path.write_text(text.replace("deadline_ms: 1000", "deadline_ms: 1"), encoding="utf-8")
+    return path
+
+
+def test_the_planner_pauses_a_pipeline_that_can_never_meet_its_deadline(
+        critical_beside_heavy: CriticalBesideHeavy, make_runtime: MakeRuntime) -> None:
+    runtime = make_runtime(hopeless(critical_beside_heavy))
+    runtime.configure()
+    runtime.activate()
+    runtime.run_for(1.0)
+    heavy = runtime.status().pipelines["heavy"]
+    assert heavy.state == "paused" and heavy.frames == 0 and heavy.late_drops == 0
+    assert heavy.reason is not None and "1.0 ms deadline" in heavy.reason
+
+
+def test_frames_that_cannot_make_their_deadline_never_take_the_lane(
+        critical_beside_heavy: CriticalBesideHeavy, make_runtime: MakeRuntime,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dispatcher's own rule, with the planner out of the way (it would pause the
+    pipeline, as the test above shows): every frame is dropped before it runs."""
+    monkeypatch.setattr(Session, "apply_plan", lambda self, plan: None)
+    runtime = make_runtime(hopeless(critical_beside_heavy))
     runtime.configure()
     runtime.activate()
     runtime.run_for(2.0)

@@ -118,3 +118,12 @@ def test_the_power_report_names_the_mode_and_warns_on_a_saturated_lane() -> None
 def test_error_fraction_above_warn_fraction_is_refused() -> None:
     with pytest.raises(ValueError, match="error_rate_fraction"):
         DiagnosticsConfig(warn_rate_fraction=0.5, error_rate_fraction=0.8)
+
+
+def test_a_pipeline_the_planner_paused_warns_with_the_reason() -> None:
+    paused = pipeline(name="rear", state="paused", priority="best_effort", hz=0.0,
+                      reason="paused at 15W: gpu was over by 20%")
+    report = next(r for r in HealthMonitor(DiagnosticsConfig()).report(status(paused))
+                  if r.name == "rear")
+    assert report.level is Level.WARN
+    assert report.message == "paused by the planner: paused at 15W: gpu was over by 20%"

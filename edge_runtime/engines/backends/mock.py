@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import onnx
 
+from edge_runtime.config.power import PowerMode
 from edge_runtime.config.recipe import (
     EngineRecipe,
     MockOutputs,
@@ -67,6 +68,16 @@ def sparse_layers(model: onnx.ModelProto) -> frozenset[str]:
     return frozenset(layer.node for layer in check_sparsity(model).sparse_layers)
 
 
+def priced_as(name: str, sparse: bool) -> CostProfile:
+    """The cost profile of a reference network, for ``mock.price_as``."""
+    from edge_runtime.sim.reference_models import REFERENCE_MODELS, reference_cost
+
+    if name not in REFERENCE_MODELS:
+        raise UserError(f"unknown reference network '{name}' (known: "
+                        f"{', '.join(sorted(REFERENCE_MODELS))})", key="mock.price_as")
+    return reference_cost(name, sparse)
+
+
 def effective_precision(recipe: EngineRecipe) -> Precision:
     """``best`` lets TensorRT choose per layer; the simulator prices it as INT8."""
     return Precision.INT8 if recipe.precision is Precision.BEST else recipe.precision
@@ -91,7 +102,13 @@ class MockBuilder(EngineBuilder):
         lane, notes = lane_for(request.recipe, self.device)
         sparse = sparse_layers(request.model) if request.recipe.sparsity is Sparsity.TWO_FOUR \
             else frozenset()
-        cost = analyse(request.costed_model, request.input_shapes, sparse)
+        price_as = request.recipe.mock.price_as
+        if price_as is not None:
+            cost = priced_as(price_as, sparse=bool(sparse))
+            notes.append(f"{request.recipe.name} priced as {price_as} (its outputs come from "
+                         f"{request.recipe.onnx.name})")
+        else:
+            cost = analyse(request.costed_model, request.input_shapes, sparse)
         if cost.uncounted_ops:
             notes.append(f"ops inside control flow are not costed: {cost.uncounted_ops}")
         plan = request.onnx_bytes
@@ -155,6 +172,10 @@ class MockRunner(BaseRunner):
 
     def predicted_device_time_s(self) -> float:
         return self.modelled_latency_s()
+
+    def predicted_latency_s(self, mode: PowerMode, batch: int = 1) -> float:
+        """What one inference would take in ``mode`` (the planner's what-if for a switch)."""
+        return self.device.model.latency_s(self.cost, mode, self._lane, self.precision, batch)
 
     def infer_impl(self, feed: Feed) -> Outputs:
         started = time.perf_counter()
