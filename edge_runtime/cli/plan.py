@@ -45,11 +45,12 @@ from edge_runtime.config.power import PowerMode, PowerProfile
 from edge_runtime.config.recipe import BackendName, MockOutputs
 from edge_runtime.config.stages import ExternalSourceConfig, SyntheticCameraSource
 from edge_runtime.errors import MissingDependencyError, UserError
-from edge_runtime.fileio import atomic_write_bytes, atomic_write_text
+from edge_runtime.fileio import atomic_write_text
 from edge_runtime.optimize.progress import Progress
 from edge_runtime.pipelines.preprocess import Preprocessor
 from edge_runtime.pipelines.sources import Frame, Source
 from edge_runtime.runtime.pipeline import Pipeline
+from edge_runtime.runtime.plot import save_png
 from edge_runtime.runtime.runtime import Runtime, RuntimeOptions
 from edge_runtime.runtime.status import RuntimeStatus
 from edge_runtime.runtime.summary import RunSummary
@@ -432,8 +433,6 @@ def plot_plan(report: PlanReport, path: Path) -> None:
     """Per mode: lane utilisation (measured, and the planner's), and each pipeline's p99
     latency against its deadline."""
     try:
-        import io
-
         import matplotlib
 
         matplotlib.use("Agg")
@@ -447,11 +446,7 @@ def plot_plan(report: PlanReport, path: Path) -> None:
         _plot_latency(latency_ax, result)
     figure.suptitle(f"{report.profile.name} (simulated): plan of {report.path.name}, "
                     f"{report.duration_s:g} s per mode")
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90)
-    plt.close(figure)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_png(figure, path)
 
 
 def _verdict(result: ModeResult) -> str:

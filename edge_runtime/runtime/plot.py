@@ -5,7 +5,9 @@ matplotlib is an optional extra (``edge-runtime[plot]``), imported only here.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+from typing import Any
 
 from edge_runtime.errors import MissingDependencyError
 from edge_runtime.fileio import atomic_write_bytes
@@ -14,8 +16,6 @@ from edge_runtime.runtime.summary import RunSummary
 
 def plot_summary(summary: RunSummary, path: Path) -> None:
     try:
-        import io
-
         import matplotlib
 
         matplotlib.use("Agg")
@@ -50,6 +50,14 @@ def plot_summary(summary: RunSummary, path: Path) -> None:
     power_ax.set_ylabel("W")
     figure.suptitle(f"{summary.device_name} (simulated), {summary.clock} clock, "
                     f"{summary.duration_s:.0f} s")
+    save_png(figure, path)
+
+
+def save_png(figure: Any, path: Path) -> None:
+    """Write a matplotlib figure as a PNG, atomically (a reader never sees half a file), and
+    release it."""
+    import matplotlib.pyplot as plt
+
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90)

@@ -24,8 +24,10 @@ Rules. Everything that affects a scheduling decision lives in this module, and n
    frame is due at its last release + period, and must start by its deadline minus its own
    expected run time). It takes the next waiting job that does fit, or stays idle until the
    protected frame arrives. Expected run times start from the pipeline's estimate (the runtime
-   warms each engine up) and are learned from completions (an exponentially weighted mean); a
-   pipeline with neither is assumed to fit. A best-effort job that
+   warms each engine up) and are learned from completions (an exponentially weighted mean, a
+   sample counted at most twice the current estimate, so one run stretched by a stalled
+   thread moves it by a fifth of the estimate, while a real slowdown still doubles it per
+   frame); a pipeline with neither is assumed to fit. A best-effort job that
    never fits never runs: its frames are dropped and counted, which is what best effort means.
    A reservation expires once its latest start has passed with no frame: the protected
    pipeline has stalled (a camera stopped), its frame could no longer be served in time, and
@@ -39,7 +41,11 @@ Rules. Everything that affects a scheduling decision lives in this module, and n
    (:meth:`Scheduler.expire`, which the caller runs before each decision): its output would be
    late whatever happens, and running it would only delay the frames behind it. It is counted
    apart from replaced frames. A pipeline with no deadline, or no run-time estimate yet, is
-   never dropped this way.
+   never dropped this way. After ``PROBE_AFTER`` such drops in a row, the next frame runs
+   anyway, as a probe: an estimate is only learned from completions, so without it one slow
+   run that pushed the estimate past the deadline would lock the pipeline out for good. A
+   probe still waits for a lane like any frame (rules 5 and 7); replaced before it ran, it
+   counts as tried, and the streak starts again.
 10. Deadline-bounded batching: pipelines that share one engine on one lane (several cameras
     into one detector: the same ``batch_group``) may run together as one batch. When a lane
     takes a job of such a pipeline, it adds the other group members' waiting head jobs, most
@@ -147,6 +153,10 @@ class PipelineSpec:
 
 #: Weight of the newest run time in the expected run time (rule 7).
 ESTIMATE_WEIGHT = 0.2
+#: A completion counts at most this many times the current estimate (rule 7).
+ESTIMATE_CLIP = 2.0
+#: Late drops in a row after which the next frame runs as a probe (rule 9).
+PROBE_AFTER = 8
 
 
 @dataclass
@@ -156,12 +166,15 @@ class _PipelineState:
     running: Job | None = None
     last_release: float | None = None
     expected_run_s: float | None = None
+    #: Frames dropped late in a row (rule 9).
+    late_streak: int = 0
 
     def learn(self, run_s: float) -> None:
         if self.expected_run_s is None:
             self.expected_run_s = run_s
         else:
-            self.expected_run_s += ESTIMATE_WEIGHT * (run_s - self.expected_run_s)
+            sample = min(run_s, ESTIMATE_CLIP * self.expected_run_s)
+            self.expected_run_s += ESTIMATE_WEIGHT * (sample - self.expected_run_s)
 
     def latest_start(self, now: float) -> float | None:
         """When this pipeline's next frame must start to meet its deadline (rule 7), if it is
@@ -316,6 +329,7 @@ class Scheduler:
         if dropped:
             oldest = dropped[0].key
             job.urgency = (oldest[1], oldest[2])
+            state.late_streak = 0  # a probe (rule 9) that was never taken counts as tried
         state.waiting.append(job)
         state.last_release = release if state.last_release is None \
             else max(state.last_release, release)
@@ -330,11 +344,13 @@ class Scheduler:
             if run_s is None:
                 continue
             while state.waiting and state.waiting[0].deadline is not None \
-                    and now + run_s > state.waiting[0].deadline:
+                    and now + run_s > state.waiting[0].deadline \
+                    and state.late_streak < PROBE_AFTER:
                 job = state.waiting.popleft()
                 job.apply(Event.DROP)
                 job.finished = now
                 late.append(job)
+                state.late_streak += 1
         return late
 
     def decide(self, now: float) -> list[Job]:
@@ -359,6 +375,7 @@ class Scheduler:
                 member.apply(Event.DISPATCH)
                 member.started = now
                 state.running = member
+                state.late_streak = 0
             self._lanes[lane] = job
             dispatched.append(job)
         return dispatched

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from edge_runtime.scheduler.core import (
+    ESTIMATE_WEIGHT,
+    PROBE_AFTER,
     TRANSITIONS,
     Event,
     Job,
@@ -250,3 +252,27 @@ def test_a_job_with_no_deadline_or_no_estimate_never_expires() -> None:
     s.submit("new", 0, release=0.0, now=0.0)
     assert s.expire(now=10.0) == []
     assert {j.pipeline for j in s.decide(now=10.0)} == {"free", "new"}
+
+
+def test_after_a_run_of_late_drops_the_next_frame_runs_as_a_probe() -> None:
+    """An estimate is learned only from completions: one stall that pushed it past the deadline
+    must not lock the pipeline out; every PROBE_AFTER-th frame runs and re-measures it."""
+    s = make(PipelineSpec("det", "gpu", CRITICAL, 0.010, expected_run_s=0.012))
+    for index in range(PROBE_AFTER):
+        s.submit("det", index, release=index * 0.01, now=index * 0.01)
+        assert [j.frame_index for j in s.expire(now=index * 0.01)] == [index]
+    s.submit("det", PROBE_AFTER, release=0.08, now=0.08)
+    assert s.expire(now=0.08) == []
+    (probe,) = s.decide(now=0.08)
+    s.complete(probe, now=0.083)  # it takes 3 ms in truth
+    assert s.expected_run_s("det") == pytest.approx(0.012 + 0.2 * (0.003 - 0.012))
+    s.submit("det", 9, release=0.09, now=0.09)
+    assert len(s.expire(now=0.09)) == 1  # the streak starts again from the probe
+
+
+def test_one_stalled_completion_moves_the_estimate_by_at_most_a_fifth() -> None:
+    s = make(PipelineSpec("det", "gpu", CRITICAL, 0.033, expected_run_s=0.003))
+    s.submit("det", 0, release=0.0, now=0.0)
+    (job,) = s.decide(now=0.0)
+    s.complete(job, now=0.030)  # a 30 ms stall of the thread that reports completions
+    assert s.expected_run_s("det") == pytest.approx(0.003 * (1 + ESTIMATE_WEIGHT))
