@@ -13,6 +13,7 @@ Rules, for a running pipeline in the window since the previous report:
 - WARN: output rate below ``warn_rate_fraction``; a deadline miss of a ``critical`` pipeline;
   stage errors; bad frames; frames rejected by the host (a ROS image in an encoding the runtime
   does not take); drops, if ``warn_on_drops``; the source ran dry;
+- WARN for a pipeline the planner paused, with the planner's reason;
 - OK otherwise, and for disabled pipelines and a runtime that is not active.
 
 The rate is judged only once a full rate window has passed since activation (the status's rate
@@ -23,7 +24,7 @@ Liveness and readiness (what a service's watchdog and its probes ask) are judged
 one snapshot: *alive* means the scheduler makes progress (the loop turned recently, no lane has
 run one job for longer than any inference should take); a process that is up but stuck is not
 alive, so its watchdog pings stop and the service manager restarts it. *Ready* means every
-pipeline that has not failed is running.
+pipeline that has not failed is running (or was disabled, or paused by the planner, on purpose).
 """
 
 from __future__ import annotations
@@ -182,8 +183,9 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
 
 
-#: A pipeline in one of these states counts as serving (a disabled one was stopped on purpose).
-SERVING = ("running", "disabled")
+#: A pipeline in one of these states counts as serving (a disabled one was stopped on purpose,
+#: a paused one by the planner: the power mode cannot carry it, and it says why).
+SERVING = ("running", "disabled", "paused")
 
 
 @dataclass(frozen=True)

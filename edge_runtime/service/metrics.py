@@ -73,8 +73,13 @@ def _pipeline_families(status: RuntimeStatus) -> Iterator[Metric]:
                                  labels=["pipeline", "stage", "kind"])
     hz = GaugeMetricFamily(f"{PREFIX}_achieved_hz", "Outputs per second over the last two "
                            "seconds", labels=labels)
-    rate = GaugeMetricFamily(f"{PREFIX}_rate_hz", "Processing rate asked for (absent: free "
-                             "running or pushed)", labels=labels)
+    rate = GaugeMetricFamily(f"{PREFIX}_rate_hz", "Processing rate the plan grants (absent: "
+                             "free running, pushed or paused)", labels=labels)
+    wanted = GaugeMetricFamily(f"{PREFIX}_wanted_rate_hz", "Processing rate asked for (absent: "
+                               "free running or pushed)", labels=labels)
+    degraded = GaugeMetricFamily(f"{PREFIX}_degraded", "1 while the plan gives the pipeline less "
+                                 "than it asked for (another lane, a lower rate, paused)",
+                                 labels=labels)
     state = GaugeMetricFamily(f"{PREFIX}_pipeline_state", "1 for the pipeline's current state",
                               labels=["pipeline", "state"])
     for name, p in status.pipelines.items():
@@ -88,11 +93,15 @@ def _pipeline_families(status: RuntimeStatus) -> Iterator[Metric]:
             stage, _, kind = key.partition(":")
             errors.add_metric([name, stage.strip(), kind.strip() or stage.strip()], count)
         hz.add_metric([name], p.hz)
-        if p.rate_hz is not None:
+        if p.rate_hz is not None and p.state != "paused":
             rate.add_metric([name], p.rate_hz)
-        for value in ("running", "disabled", "failed", "exhausted"):
+        if p.wanted_rate_hz is not None:
+            wanted.add_metric([name], p.wanted_rate_hz)
+        degraded.add_metric([name], float(p.reason is not None))
+        for value in ("running", "disabled", "failed", "exhausted", "paused"):
             state.add_metric([name, value], float(p.state == value))
-    yield from (frames, drops, late, misses, bad, restarts, errors, hz, rate, state)
+    yield from (frames, drops, late, misses, bad, restarts, errors, hz, rate, wanted, degraded,
+                state)
 
 
 def _module_families(status: RuntimeStatus, runtime: Runtime,

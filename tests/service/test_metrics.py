@@ -47,6 +47,8 @@ def test_counters_gauges_and_the_histogram_match_the_status(
         assert samples[("edge_runtime_latency_seconds_count", label)] == p.frames
         assert samples[("edge_runtime_pipeline_state", (("pipeline", name),
                                                         ("state", "running")))] == 1.0
+        assert samples[("edge_runtime_degraded", label)] == float(p.reason is not None)
+        assert samples[("edge_runtime_wanted_rate_hz", label)] == p.wanted_rate_hz
     assert samples[("edge_runtime_frames_total", (("pipeline", "critical"),))] == 100  # 20 Hz
     for lane, share in status.lanes.items():
         assert samples[("edge_runtime_lane_utilisation", (("lane", lane),))] == share
