@@ -15,7 +15,7 @@ cleanup / shutdown         ``Runtime.cleanup`` / ``shutdown``; topics and parame
 ``P/image_raw/compressed`` sensor_msgs/CompressedImage (jpeg, png) -> ``Runtime.push``
 ``P/detections`` ...       outputs (vision_msgs), header = the input's stamp and frame_id
 ``/diagnostics``           1 Hz, one status per pipeline plus the power mode and lanes
-``power_mode``             ``Runtime.set_power_mode`` (an unknown mode is rejected, unchanged)
+``power_mode``             ``Runtime.set_power_mode`` (an unknown or infeasible mode: rejected)
 ``~/reload``               std_srvs/Trigger: ``Runtime.reload`` of the same config file
 =========================  =====================================================================
 
