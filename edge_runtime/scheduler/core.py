@@ -27,7 +27,11 @@ Rules. Everything that affects a scheduling decision lives in this module, and n
    warms each engine up) and are learned from completions (an exponentially weighted mean, a
    sample counted at most twice the current estimate, so one run stretched by a stalled
    thread moves it by a fifth of the estimate, while a real slowdown still doubles it per
-   frame); a pipeline with neither is assumed to fit. A best-effort job that
+   frame); a pipeline with neither is assumed to fit. Protection reserves a *tail*, not the
+   mean: the expected run time plus ``TAIL_DEVIATIONS`` mean absolute deviations (learned the
+   same way, as TCP's retransmission timer does), both for the job that would start and for
+   the protected frame's own run, since a mean-sized reservation is overrun by every slower
+   than average run. A best-effort job that
    never fits never runs: its frames are dropped and counted, which is what best effort means.
    A reservation expires once its latest start has passed with no frame: the protected
    pipeline has stalled (a camera stopped), its frame could no longer be served in time, and
@@ -157,6 +161,8 @@ ESTIMATE_WEIGHT = 0.2
 ESTIMATE_CLIP = 2.0
 #: Late drops in a row after which the next frame runs as a probe (rule 9).
 PROBE_AFTER = 8
+#: Mean absolute deviations above the mean that deadline protection reserves (rule 7).
+TAIL_DEVIATIONS = 2.0
 
 
 @dataclass
@@ -168,13 +174,28 @@ class _PipelineState:
     expected_run_s: float | None = None
     #: Frames dropped late in a row (rule 9).
     late_streak: int = 0
+    #: Mean absolute deviation of the run time from ``expected_run_s`` (rule 7's tail).
+    deviation_s: float = 0.0
 
     def learn(self, run_s: float) -> None:
         if self.expected_run_s is None:
             self.expected_run_s = run_s
         else:
             sample = min(run_s, ESTIMATE_CLIP * self.expected_run_s)
-            self.expected_run_s += ESTIMATE_WEIGHT * (sample - self.expected_run_s)
+            error = sample - self.expected_run_s
+            self.deviation_s += ESTIMATE_WEIGHT * (abs(error) - self.deviation_s)
+            self.expected_run_s += ESTIMATE_WEIGHT * error
+
+    def reset(self, estimate: float) -> None:
+        """New clocks: a new mean; the deviation scales with it."""
+        if self.expected_run_s:
+            self.deviation_s *= estimate / self.expected_run_s
+        self.expected_run_s = estimate
+
+    @property
+    def tail_s(self) -> float:
+        """What deadline protection reserves for a run of this pipeline (rule 7)."""
+        return (self.expected_run_s or 0.0) + TAIL_DEVIATIONS * self.deviation_s
 
     def latest_start(self, now: float) -> float | None:
         """When this pipeline's next frame must start to meet its deadline (rule 7), if it is
@@ -184,8 +205,7 @@ class _PipelineState:
         if (spec.period_s is None or spec.deadline_s is None or self.last_release is None
                 or self.waiting or self.running is not None):
             return None
-        latest = (self.last_release + spec.period_s + spec.deadline_s
-                  - (self.expected_run_s or 0.0))
+        latest = self.last_release + spec.period_s + spec.deadline_s - self.tail_s
         return latest if latest >= now else None
 
 
@@ -228,10 +248,9 @@ class Scheduler:
                                  f"scheduler does not have ({sorted(self._lanes)})")
         dropped = self.drop_waiting(spec.name) if spec.lane != state.spec.lane or \
             spec.queue_depth < len(state.waiting) else ()
-        estimate = spec.expected_run_s if spec.expected_run_s is not None \
-            else state.expected_run_s
         state.spec = spec
-        state.expected_run_s = estimate
+        if spec.expected_run_s is not None:
+            state.reset(spec.expected_run_s)
         return dropped
 
     def remove_pipeline(self, name: str) -> tuple[Job, ...]:
@@ -262,7 +281,7 @@ class Scheduler:
         7). A pipeline given None keeps what it has."""
         for name, estimate in estimates.items():
             if estimate is not None:
-                self._state(name).expected_run_s = estimate
+                self._state(name).reset(estimate)
 
     def set_batch_costs(self, group: str, run_s: dict[int, float]) -> None:
         """Expected run time of ``group``'s engine per batch size (rule 10), for the current
@@ -410,7 +429,7 @@ class Scheduler:
                          now: float) -> Job | None:
         """The best candidate that does not endanger a higher class's next frame (rule 7)."""
         for _, job in candidates:
-            run_s = self._pipelines[job.pipeline].expected_run_s or 0.0
+            run_s = self._pipelines[job.pipeline].tail_s
             if all(now + run_s <= latest for latest in self._protected(lane, job.priority, now)):
                 return job
         return None

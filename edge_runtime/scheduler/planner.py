@@ -26,11 +26,17 @@ enough for it, and the gap the higher classes leave is at most
 so a pipeline whose expected run time exceeds G_k would starve (every frame held back, then
 dropped) and fails the test. The lane fits when every demand_i <= D_i, every lower-class job
 fits its gap, and the utilisation sum C_j / T_j <= 1. C is the cost model's tail (p95) figure.
+A best-effort pipeline's own terms (its demand within its deadline, its gap) are *soft*: when
+they fail, it loses only its own frames (protection keeps everyone else whole), so they never
+make a lane fail. The planner moves such a pipeline to a variant where they hold if it has one,
+and otherwise lets it run as best effort, saying so in its reason. What is never soft: the
+lane's utilisation, and a pipeline whose own run time exceeds its deadline (no frame of it
+can ever make it; running it would only waste the lane).
 A pipeline with no rate (free-running, or pushed by the host) only fills idle time: it counts
 as a blocker, never as demand.
 
-Degradation, when a lane fails: the lowest class first (then the latest deadline, then the
-largest share of the lane), one step at a time, re-testing after each:
+Degradation, when a lane fails (a hard term): the lowest class first (then the latest
+deadline, then the largest share of the lane), one step at a time, re-testing after each:
 
 1. *move* it to another of its variants, in its order of preference, whose lane still fits
    with it there;
@@ -55,6 +61,8 @@ from edge_runtime.errors import UserError
 
 #: Class rank of a critical pipeline (``Priority.CRITICAL.rank``).
 CRITICAL = 0
+#: Class rank of a best-effort pipeline (``Priority.BEST_EFFORT.rank``).
+BEST_EFFORT = 3
 #: Rate steps of the search for the highest rate that fits.
 RATE_SEARCH_STEPS = 20
 
@@ -123,6 +131,9 @@ class LaneCheck:
     why: str
     #: How many terms of the test fail (a step that fixes one of several helps).
     failures: int = 0
+    #: Best-effort pipelines whose own terms fail (soft: they cost only their own frames),
+    #: with the line on each.
+    soft: tuple[tuple[str, str], ...] = ()
 
     @property
     def fits(self) -> bool:
@@ -135,7 +146,8 @@ class LaneCheck:
 
     def to_dict(self) -> dict[str, Any]:
         return {"utilisation": round(self.utilisation, 4), "fits": self.fits,
-                "over": round(max(self.over, 0.0), 4), "why": self.why}
+                "over": round(max(self.over, 0.0), 4), "why": self.why,
+                "best_effort_short": dict(self.soft)}
 
 
 @dataclass(frozen=True)
@@ -212,22 +224,24 @@ def _gap_s(task: _Task, periodic: Sequence[_Task]) -> float | None:
         - sum(t.run_s for t in higher)
 
 
-def check_lane(lane: str, tasks: Sequence[_Task]) -> LaneCheck:
-    """The lane test of the module docstring."""
+def _terms(tasks: Sequence[_Task]) -> list[tuple[_Task | None, float, str]]:
+    """Every term of the lane test: (whose it is, None when it is everyone's; how far over,
+    <= 0 when it holds; one line on it). A pipeline that alone takes longer than its deadline
+    can never make it: that term is everyone's (it would only waste the lane)."""
     periodic = [t for t in tasks if t.period_s is not None]
     utilisation = sum(t.run_s / t.period_s for t in periodic if t.period_s)
-    over = utilisation - 1.0
-    failures = int(over > 1e-9)
-    why = f"utilisation {utilisation:.0%}"
+    terms: list[tuple[_Task | None, float, str]] = [
+        (None, utilisation - 1.0, f"utilisation {utilisation:.0%}")]
+    terms += [(None, t.expected_s / t.deadline_s - 1.0,
+               f"{t.name} alone takes {t.expected_s * 1e3:.1f} ms, more than its "
+               f"{t.deadline_s * 1e3:.1f} ms deadline") for t in periodic if t.deadline_s]
     for task in tasks:
         gap = _gap_s(task, periodic)
-        if gap is not None and task.expected_s > gap:
-            failures += 1
+        if gap is not None:
             starved = task.expected_s / gap - 1.0 if gap > 0 else math.inf
-            if starved > over:
-                over = starved
-                why = (f"{task.name} needs a {task.expected_s * 1e3:.1f} ms gap and higher "
-                       f"classes leave at most {max(gap, 0.0) * 1e3:.1f} ms (it would starve)")
+            terms.append((task, starved, f"{task.name} needs a {task.expected_s * 1e3:.1f} ms "
+                                         f"gap and higher classes leave at most "
+                                         f"{max(gap, 0.0) * 1e3:.1f} ms (it would starve)"))
     for task in periodic:
         if task.deadline_s is None:
             continue
@@ -237,17 +251,32 @@ def check_lane(lane: str, tasks: Sequence[_Task]) -> LaneCheck:
             t.run_s * math.ceil(task.deadline_s / t.period_s - 1e-9) for t in periodic
             if t.name != task.name and t.period_s and t.priority <= task.priority)
         demand = blocking + task.run_s + interference
-        task_over = demand / task.deadline_s - 1.0
-        failures += int(task_over > 1e-9)
-        if task_over > over:
-            over = task_over
-            why = (f"{task.name} needs {demand * 1e3:.1f} ms of its "
-                   f"{task.deadline_s * 1e3:.1f} ms deadline (own {task.run_s * 1e3:.1f}, "
-                   f"higher or equal classes {interference * 1e3:.1f}, waiting behind "
-                   f"{blocker.name if blocking > 0 else 'nothing'} {blocking * 1e3:.1f})")
+        terms.append((task, demand / task.deadline_s - 1.0,
+                      f"{task.name} needs {demand * 1e3:.1f} ms of its "
+                      f"{task.deadline_s * 1e3:.1f} ms deadline (own {task.run_s * 1e3:.1f}, "
+                      f"higher or equal classes {interference * 1e3:.1f}, waiting behind "
+                      f"{blocker.name if blocking > 0 else 'nothing'} {blocking * 1e3:.1f})"))
+    return terms
+
+
+def check_lane(lane: str, tasks: Sequence[_Task]) -> LaneCheck:
+    """The lane test of the module docstring. A best-effort pipeline's own terms (its deadline,
+    its gap) are *soft*: missing them costs only its own frames, so they never make the lane
+    fail; they are reported, and the planner moves it where they hold if it can."""
+    utilisation = sum(t.run_s / t.period_s for t in tasks if t.period_s)
+    over, why, failures = -math.inf, "", 0
+    soft: list[tuple[str, str]] = []
+    for owner, term_over, term_why in _terms(tasks):
+        if owner is not None and owner.priority == BEST_EFFORT:
+            if term_over > 1e-9:
+                soft.append((owner.name, term_why))
+            continue
+        failures += int(term_over > 1e-9)
+        if term_over > over:
+            over, why = term_over, term_why
     if over <= 1e-9:
         why = f"fits: utilisation {utilisation:.0%}"
-    return LaneCheck(lane, utilisation, over, why, failures)
+    return LaneCheck(lane, utilisation, over, why, failures, tuple(soft))
 
 
 # --- planning ------------------------------------------------------------------------------------
@@ -298,7 +327,46 @@ def plan(mode: str, demands: Sequence[Demand], lanes: Sequence[str] = ()) -> Pla
     failing = [c for c in checks.values() if not c.fits]
     if failing:  # every step helped, yet not enough (a step can only help so many times)
         raise InfeasibleError(_infeasible_message(mode, failing), _plan(mode, choices, checks))
+    choices, checks = _settle_best_effort(mode, lanes, choices, checks)
     return _plan(mode, choices, checks)
+
+
+def _settle_best_effort(mode: str, lanes: Sequence[str], choices: dict[str, _Choice],
+                        checks: dict[str, LaneCheck]
+                        ) -> tuple[dict[str, _Choice], dict[str, LaneCheck]]:
+    """Best-effort pipelines whose own terms fail (soft): each moves to a variant where they
+    hold and nothing fails, if it has one; else it stays, with the reason noted (it runs when
+    its lane is free; rule 9 drops the frames that cannot make it)."""
+    for name in [n for c in checks.values() for n, _ in c.soft]:
+        victim = choices[name]
+        short = dict(checks[victim.current.lane].soft).get(name)
+        if short is None or victim.paused:
+            continue  # an earlier move settled it
+        moved = _move_soft(mode, lanes, choices, victim, short)
+        if moved is not None:
+            choices = _with(choices, moved)
+            checks = _check(lanes, choices)
+        else:
+            choices = _with(choices, replace(victim, reasons=(
+                *victim.reasons, f"best effort at {mode}, may miss: {short}; it runs when "
+                f"{victim.current.lane} is free, and a frame that cannot make its deadline is "
+                "dropped before it runs")))
+    return choices, checks
+
+
+def _move_soft(mode: str, lanes: Sequence[str], choices: dict[str, _Choice], victim: _Choice,
+               short: str) -> _Choice | None:
+    here = victim.current
+    for index, option in enumerate(victim.demand.options):
+        if index == victim.option:
+            continue
+        moved = replace(victim, option=index)
+        after = _check(lanes, _with(choices, moved))[option.lane]
+        if after.fits and victim.demand.name not in dict(after.soft):
+            reason = (f"moved from {here.variant} on {here.lane} to {option.variant} on "
+                      f"{option.lane} at {mode}: on {here.lane} {short}")
+            return replace(moved, reasons=(*victim.reasons, reason))
+    return None
 
 
 def _plan(mode: str, choices: dict[str, _Choice], checks: dict[str, LaneCheck]) -> Plan:

@@ -276,3 +276,29 @@ def test_one_stalled_completion_moves_the_estimate_by_at_most_a_fifth() -> None:
     (job,) = s.decide(now=0.0)
     s.complete(job, now=0.030)  # a 30 ms stall of the thread that reports completions
     assert s.expected_run_s("det") == pytest.approx(0.003 * (1 + ESTIMATE_WEIGHT))
+
+
+def test_protection_reserves_the_tail_of_run_times_not_their_mean() -> None:
+    """A lower-class job whose runs vary is held back by its mean plus two deviations: a
+    reservation of the mean is overrun by every slower than average run."""
+    s = make(PipelineSpec("crit", "gpu", CRITICAL, 0.020, period_s=0.1, expected_run_s=0.005),
+             PipelineSpec("varied", "gpu", BEST_EFFORT, None, expected_run_s=0.040),
+             lanes=("gpu",))
+    for index, run_s in enumerate((0.030, 0.050) * 5):  # mean 40 ms, deviation ~10 ms
+        learn(s, "varied", run_s, at=float(index))
+    s.submit("crit", 0, release=20.0, now=20.0)
+    (crit,) = s.decide(now=20.0)
+    s.complete(crit, now=20.005)
+    # the next critical frame (20.1) must start by 20.115; the varied job expects 40 ms
+    s.submit("varied", 99, release=20.07, now=20.07)
+    assert s.decide(now=20.07) == []  # 20.07 + 40 ms fits the mean, not the tail
+    s2 = make(PipelineSpec("crit", "gpu", CRITICAL, 0.020, period_s=0.1, expected_run_s=0.005),
+              PipelineSpec("steady", "gpu", BEST_EFFORT, None, expected_run_s=0.040),
+              lanes=("gpu",))
+    for index in range(10):
+        learn(s2, "steady", 0.040, at=float(index))
+    s2.submit("crit", 0, release=20.0, now=20.0)
+    (crit,) = s2.decide(now=20.0)
+    s2.complete(crit, now=20.005)
+    s2.submit("steady", 99, release=20.07, now=20.07)
+    assert [j.pipeline for j in s2.decide(now=20.07)] == ["steady"]  # no tail: it fits

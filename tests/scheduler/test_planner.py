@@ -52,7 +52,7 @@ def test_the_lowest_class_moves_first_to_a_variant_that_fits() -> None:
     assert (result.grants["rear"].lane, result.grants["rear"].variant) == ("dla0", "int8")
     assert result.grants["side"].lane == "gpu" and result.grants["side"].reason is None
     reason = result.grants["rear"].reason
-    assert reason is not None and "moved" in reason and "starve" in reason
+    assert reason is not None and "moved" in reason
 
 
 def test_it_slows_before_it_pauses_and_never_below_the_floor() -> None:
@@ -93,7 +93,7 @@ def test_a_critical_set_that_cannot_fit_fails_loudly_with_the_numbers() -> None:
     assert "15W" in message and "lane gpu" in message and "over by" in message
     assert "front" in message
     assert isinstance(raised.value, UserError)  # one line, exit 2, at the CLI
-    assert raised.value.plan.grants["rear"].paused  # everything else was tried first
+    assert raised.value.plan.fits is False and "front" in raised.value.plan.lanes["gpu"].why
 
 
 def test_a_critical_pipeline_may_move_but_is_never_paused() -> None:
@@ -143,3 +143,21 @@ def test_every_plan_fits_or_says_why_not(specs: list[tuple[int, float, float]]) 
             assert grant.rate_hz <= d.rate_hz + 1e-9
             assert d.min_rate_hz is not None and grant.rate_hz >= d.min_rate_hz - 1e-9
     assert result.grants["front"].reason is None
+
+
+def test_a_best_effort_pipeline_that_would_starve_moves_if_it_can() -> None:
+    # 91 ms never fits the gaps between critical frames, but nothing else suffers from it
+    # (protection holds it back): that is its own loss, so it moves where it runs, if it can
+    rear = demand("rear", BEST_EFFORT, 5, gpu(0.091), Option("int8", "dla0", 0.047))
+    moved = plan("15W", [front(), rear], LANES).grants["rear"]
+    assert moved.lane == "dla0" and "would starve" in (moved.reason or "")
+
+
+def test_a_best_effort_pipeline_short_of_its_own_deadline_runs_as_best_effort() -> None:
+    # no variant: it keeps its lane and rate, and the plan says what to expect
+    rear = demand("rear", BEST_EFFORT, 5, gpu(0.091))
+    result = plan("15W", [front(), rear], LANES)
+    grant = result.grants["rear"]
+    assert result.fits and (grant.lane, grant.rate_hz, grant.paused) == ("gpu", 5, False)
+    assert grant.reason is not None and grant.reason.startswith("best effort at 15W, may miss")
+    assert dict(result.lanes["gpu"].soft)["rear"] in grant.reason
