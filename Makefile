@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.overhead
 	$(BIN)/python -m bench.int8
 	$(BIN)/python -m bench.soak
+	$(BIN)/python -m bench.mixed_criticality
 	$(BIN)/python -m bench.batching
 	$(BIN)/python -m bench.planner_speed
 

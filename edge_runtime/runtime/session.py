@@ -366,14 +366,20 @@ class Session:
     def _done(self, job: Job, outputs: Outputs | None, error: BaseException | None) -> None:
         now = self.loop.now()
         members = (job, *job.companions)
-        self.scheduler.complete(job, now)
         payload: _Payload = job.payload
         assert job.started is not None
+        # what the engine itself measured (device time), not the time since dispatch, which
+        # also holds how long this loop took to notice: a loop busy preparing frames would
+        # otherwise teach every estimate its own delays
+        measured = payload.runner.last_device_time_s
+        run_s = measured if error is None and 0 < measured <= now - job.started + 1e-6 \
+            else now - job.started
+        self.scheduler.complete(job, now, run_s)
         self.metrics.lane_busy(job.lane, now - job.started)
         if error is None and job.started >= self._mode_since \
                 and payload.runner.lane == job.lane:
             self.costs.observe(CostKey(payload.runner.name, job.lane, self.power.mode.label,
-                                       len(members)), now - job.started)
+                                       len(members)), run_s)
         if error is None and outputs is not None and len(members) > 1:
             try:
                 split = _unbatched(outputs, len(members))

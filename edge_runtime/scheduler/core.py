@@ -443,8 +443,10 @@ class Scheduler:
                     latest.append(start_by)
         return latest
 
-    def complete(self, job: Job, now: float) -> None:
-        """``job`` finished on its lane at ``now``."""
+    def complete(self, job: Job, now: float, run_s: float | None = None) -> None:
+        """``job`` finished on its lane at ``now``; ``run_s``, when the caller measured it on
+        the lane (the engine's own device time), is what it learns from instead of the time
+        since dispatch, which also holds however long the caller took to notice."""
         if self._lanes.get(job.lane) is not job:
             raise SchedulerError(f"{job.pipeline} frame {job.frame_index} is not running on "
                                  f"{job.lane}")
@@ -456,7 +458,8 @@ class Scheduler:
             if state.running is member:
                 state.running = None
         if job.started is not None and not job.companions:
-            self._pipelines[job.pipeline].learn(now - job.started)
+            self._pipelines[job.pipeline].learn(run_s if run_s is not None
+                                                else now - job.started)
 
     def detach(self, lead: Job, companion: Job, now: float) -> None:
         """Take ``companion`` out of ``lead``'s batch before it runs (its input could not be

@@ -23,9 +23,12 @@ enough for it, and the gap the higher classes leave is at most
 
     G_k = min over higher-class j of (T_j + D_j - C_j) - sum over higher-class j of C_j
 
-so a pipeline whose expected run time exceeds G_k would starve (every frame held back, then
-dropped) and fails the test. The lane fits when every demand_i <= D_i, every lower-class job
-fits its gap, and the utilisation sum C_j / T_j <= 1. C is the cost model's tail (p95) figure.
+so a pipeline whose run time exceeds G_k would starve (every frame held back, then dropped)
+and fails the test. The lane fits when every demand_i <= D_i, every lower-class job fits its
+gap, and the utilisation sum C_j / T_j <= 1. Which C: a critical pipeline's deadline is a
+guarantee, so its demand counts the cost model's tail (p95) of every job in its way; any other
+pipeline's counts means (an unlucky frame costs only that frame); gaps count tails, as the
+dispatcher reserves them; utilisation counts means (the load the lane carries on average).
 A best-effort pipeline's own terms (its demand within its deadline, its gap) are *soft*: when
 they fail, it loses only its own frames (protection keeps everyone else whole), so they never
 make a lane fail. The planner moves such a pipeline to a variant where they hold if it has one,
@@ -53,7 +56,7 @@ and a lane still fails, :class:`InfeasibleError` says which lane, by how much, a
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -224,12 +227,32 @@ def _gap_s(task: _Task, periodic: Sequence[_Task]) -> float | None:
         - sum(t.run_s for t in higher)
 
 
+def _cost_for(task: _Task) -> Callable[[_Task], float]:
+    """Which run time a pipeline's deadline is tested with: a critical one's, the tail of
+    every job in its way (its deadline is a guarantee); any other's, their means (an unlucky
+    frame costs only that frame: protection keeps the critical ones whole)."""
+    if task.priority == CRITICAL:
+        return lambda t: t.run_s
+    return lambda t: t.expected_s
+
+
+def _blocking_s(blocker: _Task, task: _Task) -> float:
+    """What ``blocker`` adds to ``task``'s demand: for a critical task, its blocking; for any
+    other, a same-class job with a later deadline at its mean (a lower class is held back by
+    protection)."""
+    if task.priority == CRITICAL:
+        return blocker.blocking_s(task)
+    if blocker.priority == task.priority and blocker.blocking_s(task) > 0:
+        return blocker.expected_s
+    return 0.0
+
+
 def _terms(tasks: Sequence[_Task]) -> list[tuple[_Task | None, float, str]]:
     """Every term of the lane test: (whose it is, None when it is everyone's; how far over,
     <= 0 when it holds; one line on it). A pipeline that alone takes longer than its deadline
     can never make it: that term is everyone's (it would only waste the lane)."""
     periodic = [t for t in tasks if t.period_s is not None]
-    utilisation = sum(t.run_s / t.period_s for t in periodic if t.period_s)
+    utilisation = sum(t.expected_s / t.period_s for t in periodic if t.period_s)
     terms: list[tuple[_Task | None, float, str]] = [
         (None, utilisation - 1.0, f"utilisation {utilisation:.0%}")]
     terms += [(None, t.expected_s / t.deadline_s - 1.0,
@@ -238,22 +261,23 @@ def _terms(tasks: Sequence[_Task]) -> list[tuple[_Task | None, float, str]]:
     for task in tasks:
         gap = _gap_s(task, periodic)
         if gap is not None:
-            starved = task.expected_s / gap - 1.0 if gap > 0 else math.inf
-            terms.append((task, starved, f"{task.name} needs a {task.expected_s * 1e3:.1f} ms "
+            starved = task.run_s / gap - 1.0 if gap > 0 else math.inf
+            terms.append((task, starved, f"{task.name} needs a {task.run_s * 1e3:.1f} ms "
                                          f"gap and higher classes leave at most "
                                          f"{max(gap, 0.0) * 1e3:.1f} ms (it would starve)"))
     for task in periodic:
         if task.deadline_s is None:
             continue
-        blocker = max(tasks, key=lambda t: t.blocking_s(task))
-        blocking = blocker.blocking_s(task)
+        cost = _cost_for(task)
+        blocker = max(tasks, key=lambda t: _blocking_s(t, task))
+        blocking = _blocking_s(blocker, task)
         interference = sum(
-            t.run_s * math.ceil(task.deadline_s / t.period_s - 1e-9) for t in periodic
+            cost(t) * math.ceil(task.deadline_s / t.period_s - 1e-9) for t in periodic
             if t.name != task.name and t.period_s and t.priority <= task.priority)
-        demand = blocking + task.run_s + interference
+        demand = blocking + cost(task) + interference
         terms.append((task, demand / task.deadline_s - 1.0,
                       f"{task.name} needs {demand * 1e3:.1f} ms of its "
-                      f"{task.deadline_s * 1e3:.1f} ms deadline (own {task.run_s * 1e3:.1f}, "
+                      f"{task.deadline_s * 1e3:.1f} ms deadline (own {cost(task) * 1e3:.1f}, "
                       f"higher or equal classes {interference * 1e3:.1f}, waiting behind "
                       f"{blocker.name if blocking > 0 else 'nothing'} {blocking * 1e3:.1f})"))
     return terms
@@ -263,7 +287,7 @@ def check_lane(lane: str, tasks: Sequence[_Task]) -> LaneCheck:
     """The lane test of the module docstring. A best-effort pipeline's own terms (its deadline,
     its gap) are *soft*: missing them costs only its own frames, so they never make the lane
     fail; they are reported, and the planner moves it where they hold if it can."""
-    utilisation = sum(t.run_s / t.period_s for t in tasks if t.period_s)
+    utilisation = sum(t.expected_s / t.period_s for t in tasks if t.period_s)
     over, why, failures = -math.inf, "", 0
     soft: list[tuple[str, str]] = []
     for owner, term_over, term_why in _terms(tasks):
@@ -337,7 +361,7 @@ def _settle_best_effort(mode: str, lanes: Sequence[str], choices: dict[str, _Cho
     """Best-effort pipelines whose own terms fail (soft): each moves to a variant where they
     hold and nothing fails, if it has one; else it stays, with the reason noted (it runs when
     its lane is free; rule 9 drops the frames that cannot make it)."""
-    for name in [n for c in checks.values() for n, _ in c.soft]:
+    for name in dict.fromkeys(n for c in checks.values() for n, _ in c.soft):
         victim = choices[name]
         short = dict(checks[victim.current.lane].soft).get(name)
         if short is None or victim.paused:
