@@ -69,3 +69,23 @@ def test_real_cpu_inference_scores_like_the_held_out_figures(tmp_path: Path) -> 
             (pipeline, row)
         assert abs(row["accuracy"] - figures[model]["value"]) <= 0.05, (pipeline, row)
     assert {e["lane"] for e in summary["engines"].values()} == {"cpu"}
+
+
+def test_plan_predicts_the_demo_fits_as_asked_at_40w_and_only_by_moving_best_effort_at_15w(
+        tmp_path: Path) -> None:
+    out = tmp_path / "plan.json"
+    status = main(["plan", str(REPO / "pipelines" / "demo.yaml"), "--modes", "all",
+                   "--duration", "5", "--json", str(out), "--cache-dir", str(tmp_path / "c")])
+    assert status == 0
+    modes = json.loads(out.read_text())["modes"]
+    assert set(modes) == {"MAXN", "15W", "30W", "40W"}
+    assert (modes["40W"]["fits"], modes["40W"]["fits_as_asked"]) == (True, True)
+    assert (modes["15W"]["fits"], modes["15W"]["fits_as_asked"]) == (True, False)
+    low = modes["15W"]["pipelines"]
+    assert low["rear_detector"]["lane"] == "dla0" and "moved" in low["rear_detector"]["reason"]
+    assert all(low[name]["reason"] is None for name in ("front_detector", "left_detector",
+                                                        "right_detector"))
+    for mode in modes.values():
+        assert mode["pipelines"]["front_detector"]["deadline_misses"] == 0
+        assert isinstance(mode["watts"], float) and mode["watts"] > 0
+    assert modes["15W"]["watts"] < modes["40W"]["watts"]

@@ -186,9 +186,24 @@ class ModeResult:
     def degraded(self) -> list[str]:
         return [name for name, row in self.pipelines.items() if row["reason"]]
 
+    @property
+    def gave(self) -> list[str]:
+        """Pipelines the plan moved, slowed or paused (the set does not fit as asked)."""
+        return [name for name, row in self.pipelines.items()
+                if any(step in STEPS for step in _steps(row["reason"]).split(", "))]
+
+    @property
+    def verdict(self) -> str:
+        if not self.fits:
+            return "does NOT fit"
+        if self.gave:
+            return f"fits only by degrading {', '.join(self.gave)}"
+        return "fits as asked"
+
     def to_dict(self) -> dict[str, Any]:
         return {"mode": self.mode.label, "name": self.mode.name, "budget_w": self.mode.budget_w,
-                "fits": self.fits, "reason": self.reason, "watts": self.watts,
+                "fits": self.fits, "fits_as_asked": self.fits and not self.gave,
+                "reason": self.reason, "watts": self.watts,
                 "simulated_s": self.simulated_s, "degraded": self.degraded,
                 "lanes": self.lanes, "pipelines": self.pipelines}
 
@@ -359,7 +374,7 @@ def pipeline_row(status: RuntimeStatus, name: str, row: dict[str, Any] | None,
 
 
 def progress_line(result: ModeResult) -> str:
-    verdict = "fits" if result.fits else "does not fit"
+    verdict = result.verdict
     if result.simulated_s <= 0:
         return f"{result.mode.label}: {verdict} (not simulated: the planner refuses it)"
     return (f"{result.mode.label}: {verdict}; simulated {result.simulated_s:g} s in "
@@ -378,11 +393,19 @@ def _lanes_line(result: ModeResult) -> str:
     return "lanes: " + ", ".join(parts)
 
 
+#: The planner's degradation steps, as its reasons start them.
+STEPS = ("moved", "slowed", "paused")
+
+
 def _steps(reason: str | None) -> str:
-    """The planner's steps in a reason (``moved ...; slowed ...`` -> ``moved, slowed``)."""
+    """The planner's steps in a reason (``moved ...; slowed ...`` -> ``moved, slowed``; a
+    best-effort pipeline that keeps its grant but may miss its deadline -> ``may miss``)."""
     if not reason:
         return "-"
-    return ", ".join(step.split(" ", 1)[0] for step in reason.split("; "))
+    found = [word for part in reason.split("; ") if (word := part.split(" ", 1)[0]) in STEPS]
+    if "may miss" in reason:
+        found.append("may miss")
+    return ", ".join(dict.fromkeys(found)) or "-"
 
 
 def mode_table(result: ModeResult) -> Group:
@@ -390,7 +413,7 @@ def mode_table(result: ModeResult) -> Group:
     watts = f", {result.watts:.1f} W predicted" if result.watts is not None else ""
     mode = result.mode
     named = mode.label if mode.name == mode.label else f"{mode.label} ({mode.name})"
-    title = f"{named}: {'fits' if result.fits else 'does NOT fit'}{watts}"
+    title = f"{named}: {result.verdict}{watts}"
     parts: list[RenderableType] = []
     if result.simulated_s > 0:
         table = Table(title=title, title_justify="left")
@@ -450,7 +473,7 @@ def plot_plan(report: PlanReport, path: Path) -> None:
 
 
 def _verdict(result: ModeResult) -> str:
-    return f"{result.mode.label}: {'fits' if result.fits else 'does not fit'}"
+    return f"{result.mode.label}: {result.verdict}"
 
 
 def _plot_lanes(axis: Any, result: ModeResult) -> None:
