@@ -155,8 +155,8 @@ def execute(pipelines: str | Path, request: RunRequest, json_path: Path | None,
     try:
         progress = RichProgress(out)
         with progress.shown():
-            engines = runtime.configure(progress=progress)
-        for info in engines:
+            runtime.configure(progress=progress)
+        for info in runtime.all_engines:
             state = "cache hit" if info.cache_hit else f"built in {info.build_seconds:.2f} s"
             out.print(f"engine {info.engine} for {info.pipeline}: {info.backend} on "
                       f"{info.lane}, {info.precision}, {state}")

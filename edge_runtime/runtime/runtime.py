@@ -357,9 +357,17 @@ class Runtime:
 
     @property
     def engines(self) -> list[EngineInfo]:
+        """Each pipeline's configured engine."""
         if self.engine_set is None:
             return []
         return [e.info for e in self.engine_set.engines.values()]
+
+    @property
+    def all_engines(self) -> list[EngineInfo]:
+        """Every engine built, each pipeline's variants after its configured one."""
+        if self.engine_set is None:
+            return []
+        return [v.info for e in self.engine_set.engines.values() for v in e.all_variants]
 
     def status(self) -> RuntimeStatus:
         """A snapshot, cheap enough to take at 10 Hz from any thread."""

@@ -129,7 +129,7 @@ def _module_families(status: RuntimeStatus, runtime: Runtime,
     hits = GaugeMetricFamily(f"{PREFIX}_engine_cache_hit", "1 if the pipeline's engine came "
                              "from the verified cache, 0 if it was built",
                              labels=["pipeline", "engine", "backend", "precision"])
-    for info in runtime.engines:
+    for info in runtime.all_engines:
         hits.add_metric([info.pipeline, info.engine, info.backend, info.precision],
                         float(info.cache_hit))
     yield hits
