@@ -82,7 +82,8 @@ class _Payload:
     runner: BaseRunner
 
 
-def pipeline_spec(pipeline: Pipeline, expected_run_s: float | None) -> PipelineSpec:
+def pipeline_spec(pipeline: Pipeline, expected_run_s: float | None,
+                  expected_tail_s: float | None = None) -> PipelineSpec:
     """What the scheduler knows of a pipeline."""
     cfg = pipeline.config
     rate = pipeline.rate_hz
@@ -91,7 +92,7 @@ def pipeline_spec(pipeline: Pipeline, expected_run_s: float | None) -> PipelineS
     return PipelineSpec(pipeline.name, runner.lane, cfg.priority.rank,
                         pipeline.deadline_s, cfg.queue_depth, 1.0 / rate if rate else None,
                         expected_run_s, batch_group(runner) if batchable else None,
-                        tuple(range(1, runner.max_batch + 1)))
+                        tuple(range(1, runner.max_batch + 1)), expected_tail_s)
 
 
 def batch_group(runner: BaseRunner) -> str:
@@ -123,7 +124,7 @@ class Session:
         for name in lane_names:
             self._open_lane(name)
         for pipeline in self.pipelines.values():
-            self.scheduler.add_pipeline(pipeline_spec(pipeline, self._expected(pipeline)))
+            self.scheduler.add_pipeline(pipeline_spec(pipeline, *self._expected(pipeline)))
         self.metrics = RunMetrics(list(self.pipelines), lane_names)
         self.output: ThreadedOutput | InlineOutput = \
             ThreadedOutput() if self.threaded else InlineOutput()
@@ -480,9 +481,12 @@ class Session:
         cost model (the learned ones are stale the moment the clocks change)."""
         self._mode_since = now = self.loop.now()
         self.metrics.mode_changed(new.label, now)
-        self.scheduler.reset_estimates({
-            name: self._expected(pipeline, new) for name, pipeline in self.pipelines.items()
-            if name in self.scheduler.pipelines})
+        expected = {name: self._expected(pipeline, new)
+                    for name, pipeline in self.pipelines.items()
+                    if name in self.scheduler.pipelines}
+        self.scheduler.reset_estimates({name: mean for name, (mean, _) in expected.items()},
+                                       {name: tail for name, (_, tail) in expected.items()
+                                        if tail is not None})
         self._refresh_batch_costs()
 
     def _refresh_batch_costs(self) -> None:
@@ -499,10 +503,14 @@ class Session:
                     sizes[size] = cost.mean_s
             self.scheduler.set_batch_costs(batch_group(runner), sizes)
 
-    def _expected(self, pipeline: Pipeline, mode: PowerMode | None = None) -> float | None:
-        """The mean run time of a pipeline's current engine in ``mode`` (default: now)."""
+    def _expected(self, pipeline: Pipeline, mode: PowerMode | None = None
+                  ) -> tuple[float | None, float | None]:
+        """The mean run time of a pipeline's current engine in ``mode`` (default: now), and
+        its measured tail (p95) when completions in that mode have measured one."""
         cost = self.costs.cost(cost_key(pipeline, mode or self.power.mode))
-        return cost.mean_s if cost is not None else None
+        if cost is None:
+            return None, None
+        return cost.mean_s, cost.p95_s if cost.source == "measured" else None
 
     # --- plans -------------------------------------------------------------------------------
 
@@ -542,7 +550,7 @@ class Session:
         pipeline.granted_rate_hz, pipeline.paused, pipeline.reason = rate_hz, paused, reason
         if moved or rerated:
             self.metrics.dropped(name, len(self.scheduler.update_pipeline(
-                pipeline_spec(pipeline, self._expected(pipeline)))))
+                pipeline_spec(pipeline, *self._expected(pipeline)))))
         if paused and not was_paused:
             self._stop_ticking(name)
         elif not paused and (was_paused or rerated) and pipeline.taking_frames:
@@ -579,7 +587,7 @@ class Session:
         for name, pipeline in changed.items():
             for runner in pipeline.variants.values():
                 self._ensure_lane(runner.lane)
-            spec = pipeline_spec(pipeline, self._expected(pipeline))
+            spec = pipeline_spec(pipeline, *self._expected(pipeline))
             if name in self.scheduler.pipelines:
                 self._stop_ticking(name)
                 self.scheduler.update_pipeline(spec)

@@ -153,6 +153,9 @@ class PipelineSpec:
     batch_group: str | None = None
     #: Batch sizes that engine was built for.
     batch_sizes: tuple[int, ...] = (1,)
+    #: A tail of the run time (e.g. a measured p95), seeding rule 7's deviation; None: the
+    #: deviation starts from nothing and is learned.
+    expected_tail_s: float | None = None
 
 
 #: Weight of the newest run time in the expected run time (rule 7).
@@ -186,9 +189,11 @@ class _PipelineState:
             self.deviation_s += ESTIMATE_WEIGHT * (abs(error) - self.deviation_s)
             self.expected_run_s += ESTIMATE_WEIGHT * error
 
-    def reset(self, estimate: float) -> None:
-        """New clocks: a new mean; the deviation scales with it."""
-        if self.expected_run_s:
+    def reset(self, estimate: float, tail: float | None = None) -> None:
+        """New clocks: a new mean; the deviation is the given tail's, else scales with it."""
+        if tail is not None:
+            self.deviation_s = max(tail - estimate, 0.0) / TAIL_DEVIATIONS
+        elif self.expected_run_s:
             self.deviation_s *= estimate / self.expected_run_s
         self.expected_run_s = estimate
 
@@ -236,7 +241,10 @@ class Scheduler:
                                  f"scheduler does not have ({sorted(self._lanes)})")
         if spec.queue_depth < 1:
             raise SchedulerError("queue_depth must be at least 1")
-        self._pipelines[spec.name] = _PipelineState(spec, expected_run_s=spec.expected_run_s)
+        state = _PipelineState(spec)
+        if spec.expected_run_s is not None:
+            state.reset(spec.expected_run_s, spec.expected_tail_s)
+        self._pipelines[spec.name] = state
 
     def update_pipeline(self, spec: PipelineSpec) -> tuple[Job, ...]:
         """Replace a pipeline's contract (new rate, new engine after a reload). A running job
@@ -250,7 +258,7 @@ class Scheduler:
             spec.queue_depth < len(state.waiting) else ()
         state.spec = spec
         if spec.expected_run_s is not None:
-            state.reset(spec.expected_run_s)
+            state.reset(spec.expected_run_s, spec.expected_tail_s)
         return dropped
 
     def remove_pipeline(self, name: str) -> tuple[Job, ...]:
@@ -276,12 +284,13 @@ class Scheduler:
         deadline-protection reservation at once instead of letting it expire."""
         self._state(name).last_release = None
 
-    def reset_estimates(self, estimates: dict[str, float | None]) -> None:
+    def reset_estimates(self, estimates: dict[str, float | None],
+                        tails: dict[str, float] | None = None) -> None:
         """New clocks: replace learned run times with the caller's estimates for them (rule
-        7). A pipeline given None keeps what it has."""
+        7), and their tails where it has them. A pipeline given None keeps what it has."""
         for name, estimate in estimates.items():
             if estimate is not None:
-                self._state(name).reset(estimate)
+                self._state(name).reset(estimate, (tails or {}).get(name))
 
     def set_batch_costs(self, group: str, run_s: dict[int, float]) -> None:
         """Expected run time of ``group``'s engine per batch size (rule 10), for the current

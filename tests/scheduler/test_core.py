@@ -302,3 +302,18 @@ def test_protection_reserves_the_tail_of_run_times_not_their_mean() -> None:
     s2.complete(crit, now=20.005)
     s2.submit("steady", 99, release=20.07, now=20.07)
     assert [j.pipeline for j in s2.decide(now=20.07)] == ["steady"]  # no tail: it fits
+
+
+def test_a_measured_tail_seeds_the_reservation_of_a_new_activation() -> None:
+    """The caller's cost model measured this engine's p95 in this mode before: protection
+    reserves it from the first frame instead of learning the spread again."""
+    s = make(PipelineSpec("crit", "gpu", CRITICAL, 0.020, period_s=0.1, expected_run_s=0.005),
+             PipelineSpec("varied", "gpu", BEST_EFFORT, None, expected_run_s=0.040,
+                          expected_tail_s=0.060), lanes=("gpu",))
+    s.submit("crit", 0, release=20.0, now=20.0)
+    (crit,) = s.decide(now=20.0)
+    s.complete(crit, now=20.005)
+    s.submit("varied", 0, release=20.07, now=20.07)
+    assert s.decide(now=20.07) == []  # 40 ms would fit before 20.115; its 60 ms tail does not
+    s.reset_estimates({"varied": 0.040}, {"varied": 0.040})  # new clocks, a steady engine
+    assert [j.pipeline for j in s.decide(now=20.07)] == ["varied"]
