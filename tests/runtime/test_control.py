@@ -52,7 +52,7 @@ def test_without_fresh_estimates_the_same_down_shift_misses(
     """The control for the test above: with no re-plan at the switch and stale (40 W)
     run-time estimates, the heavy job looks like it still fits, starts, runs 230 ms, and the
     critical frames that arrive meanwhile are late or replaced by newer ones (dropped)."""
-    monkeypatch.setattr(Scheduler, "reset_estimates", lambda self, estimates: None)
+    monkeypatch.setattr(Scheduler, "reset_estimates", lambda self, *estimates: None)
     monkeypatch.setattr(Session, "switch_power",
                         lambda self, mode: self.power.switch(mode.id))
     table = run_with_switch(make_runtime, switched)
