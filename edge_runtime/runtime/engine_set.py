@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_runtime.config.loading import LoadedPipelineSet
-from edge_runtime.config.pipeline import PipelineConfig
+from edge_runtime.config.pipeline import EngineRef, PipelineConfig
 from edge_runtime.config.recipe import BackendName, EngineRecipe, MockOutputs
 from edge_runtime.config.stages import ExternalSourceConfig
 from edge_runtime.engines.base import BaseRunner, BuildResult
@@ -26,6 +26,7 @@ from edge_runtime.engines.registry import (
     resolve_backend,
 )
 from edge_runtime.engines.specs import engine_input_specs, engine_output_specs
+from edge_runtime.errors import UserError
 from edge_runtime.graph.analysis import UnresolvedShapeError, load_model, resolve_input_shapes
 from edge_runtime.optimize.data import PipelineData
 from edge_runtime.optimize.passes import needs_pipeline
@@ -70,19 +71,18 @@ class EngineSet:
         result: dict[str, LoadedEngine] = {}
         try:
             for index, pipeline in enumerate(loaded.config.pipelines):
-                if pipeline.name in names:
-                    recipe = loaded.recipes[pipeline.name]
-                    _check_pipeline_data(loaded, index, recipe)
-                    _check_stages(loaded, index, recipe)
-                    engine = self._load_one(pipeline, recipe, built, progress)
-                    result[pipeline.name] = engine
-                    for number, variant in enumerate(loaded.variants.get(pipeline.name, [])):
-                        key = ("variants", number)
-                        _check_pipeline_data(loaded, index, variant, key)
-                        _check_stages(loaded, index, variant, key)
-                        other = self._load_one(pipeline, variant, built, progress)
-                        engine.alternatives.append(other)
-                        _check_same_inputs(loaded, index, engine, other, key)
+                if pipeline.name not in names:
+                    continue
+                engine: LoadedEngine | None = None
+                for ref, recipe, where in _engines_of(loaded, index):
+                    _check_pipeline_data(loaded, index, recipe, where or ("source",))
+                    _check_stages(loaded, index, recipe, where)
+                    loaded_one = self._load_one(pipeline, ref, recipe, built, progress)
+                    if engine is None:
+                        engine = result[pipeline.name] = loaded_one
+                    else:
+                        engine.alternatives.append(loaded_one)
+                        _check_same_inputs(loaded, index, engine, loaded_one, where)
         except BaseException:
             release(result.values())
             raise
@@ -102,9 +102,21 @@ class EngineSet:
         release(self.engines.values())
         self.engines.clear()
 
-    def _load_one(self, pipeline: PipelineConfig, recipe: EngineRecipe,
+    def _load_one(self, pipeline: PipelineConfig, ref: EngineRef, recipe: EngineRecipe,
                   built: dict[tuple[Path, BackendName, str, str], BuildResult],
                   progress: Progress | None) -> LoadedEngine:
+        try:
+            return self._load(pipeline, ref, recipe, built, progress)
+        except UserError as exc:
+            if exc.file is not None:
+                raise
+            # a mistake the engine layer found in the recipe (a lane, a reference network):
+            # said against the recipe's file
+            raise UserError(exc.message, file=ref.recipe, key=exc.key) from None
+
+    def _load(self, pipeline: PipelineConfig, ref: EngineRef, recipe: EngineRecipe,
+              built: dict[tuple[Path, BackendName, str, str], BuildResult],
+              progress: Progress | None) -> LoadedEngine:
         backend = resolve_backend(self.backend, recipe)
         data = PipelineData(pipeline.source, pipeline.preprocess, pipeline.postprocess) \
             if needs_pipeline(recipe) else None
@@ -114,7 +126,7 @@ class EngineSet:
             built[key] = build_engine(recipe, backend, self.context, progress=progress,
                                       pipeline=data)
         result = built[key]
-        mock_outputs = self.mock_outputs or pipeline.engine.mock_outputs
+        mock_outputs = self.mock_outputs or ref.mock_outputs
         runner = make_runner(result.artifact, self.context, mock_outputs)
         real = backend is not BackendName.MOCK or \
             getattr(runner, "outputs_mode", None) is MockOutputs.ONNXRUNTIME
@@ -129,6 +141,17 @@ class EngineSet:
                           manifest.precision, result.cache_hit, round(result.seconds, 4),
                           manifest.key, real, list(manifest.notes))
         return LoadedEngine(runner, info, real, expected)
+
+
+def _engines_of(loaded: LoadedPipelineSet, index: int
+                ) -> list[tuple[EngineRef, EngineRecipe, tuple[str | int, ...]]]:
+    """A pipeline's engines: its ``engine`` (at no extra key), then each of its ``variants``
+    (at ``variants[k]``), with their recipes."""
+    pipeline = loaded.config.pipelines[index]
+    variants = loaded.variants.get(pipeline.name, [])
+    return [(pipeline.engine, loaded.recipes[pipeline.name], ()),
+            *((ref, recipe, ("variants", number)) for number, (ref, recipe)
+              in enumerate(zip(pipeline.variants, variants, strict=True)))]
 
 
 def _check_same_inputs(loaded: LoadedPipelineSet, index: int, engine: LoadedEngine,
@@ -163,8 +186,9 @@ def _check_stages(loaded: LoadedPipelineSet, index: int, recipe: EngineRecipe,
                   where: tuple[str | int, ...] = ()) -> None:
     """The pipeline's preprocess makes tensors its engine's input takes, and its postprocess
     decodes the engine's outputs; checked against the ONNX before any build starts, so a
-    mismatch is one line at the pipeline's key, not onnxruntime's INVALID_ARGUMENT during
-    the build's evaluation or every frame failing once it runs."""
+    mismatch is one line at the pipeline's key (``where``: the variant's, for a variant),
+    not onnxruntime's INVALID_ARGUMENT during the build's evaluation or every frame failing
+    once it runs."""
     pipeline = loaded.config.pipelines[index]
     model = load_model(Path(recipe.onnx).read_bytes(), recipe.onnx)
     given = {name: profile.optimal for name, profile in recipe.inputs.items()}
@@ -175,8 +199,7 @@ def _check_stages(loaded: LoadedPipelineSet, index: int, recipe: EngineRecipe,
     misfit = preprocess_misfit(pipeline.preprocess, engine_input_specs(model, recipe))
     if misfit is not None:
         key, message = misfit
-        raise loaded.document.error(("pipelines", index, *where, "preprocess", *key)
-                                    if where else ("pipelines", index, "preprocess", *key),
+        raise loaded.document.error(("pipelines", index, *(where or ("preprocess", *key))),
                                     message)
     if pipeline.postprocess is not None:
         post_misfit = postprocess_misfit(pipeline.postprocess,
@@ -184,8 +207,7 @@ def _check_stages(loaded: LoadedPipelineSet, index: int, recipe: EngineRecipe,
         if post_misfit is not None:
             key, message = post_misfit
             raise loaded.document.error(
-                ("pipelines", index, *where) if where else ("pipelines", index, "postprocess",
-                                                           *key), message)
+                ("pipelines", index, *(where or ("postprocess", *key))), message)
 
 
 def release(engines: Iterable[LoadedEngine]) -> None:

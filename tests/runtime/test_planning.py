@@ -159,3 +159,16 @@ def test_cameras_sharing_a_detector_run_in_batches_and_each_gets_its_own_outputs
         assert row["frames"] == 30 and row["deadline_misses"] == 0
         # each camera's boxes are its own scene's: a mix-up would score near zero
         assert row["accuracy"] > 0.9, row
+
+
+@pytest.mark.usefixtures("heavy")
+def test_an_unknown_reference_network_is_one_line_at_the_recipe(make_runtime: MakeRuntime,
+                                                                write: Write) -> None:
+    write("heavy_dla.yaml", "onnx: heavy.onnx\nprecision: fp32\ntarget: {device: dla0}\n"
+                            "mock: {price_as: yolo9000}\n")
+    runtime = make_runtime(write("set.yaml", WITH_VARIANT))
+    with pytest.raises(UserError) as raised:
+        runtime.configure()
+    text = str(raised.value)
+    assert "heavy_dla.yaml" in text and "mock.price_as" in text and "yolo9000" in text
+    assert "\n" not in text
