@@ -10,11 +10,13 @@ synthetic weights filled in at a fixed seed; outputs are the raw head tensors, n
 
 Each model's inference time is measured at the start (median of ``session.run`` calls alone,
 with the runtime's session options: two intra-op threads, one inference stream on both cores).
-The rates (whole Hz) are set so that the inference demand, the sum of rate x inference time,
-is ``--load`` (90 %) of that one stream's capacity, split 30 / 40 / 20 % (critical 18-20 Hz,
-high 9 Hz, best effort 12-14 Hz here). Every pipeline's deadline is one period of its own rate,
-capture to output. Cameras are 640x480; preprocessing (resize, scale, NCHW float32) is the
-same code on every side and comes on top of the inference demand.
+So is each camera frame's preprocessing (resize, scale, NCHW float32; the same code on every
+side). The rates (whole Hz) are set so that the CPU demand, the sum of rate x core-seconds per
+frame (inference on both cores plus preprocessing on one) over the cores, is ``--load`` (90 %)
+of the machine, split 30 / 40 / 20 % between critical, high and best effort. Counting the
+preprocessing matters: left out, it put the set past 100 % of the cores, which no scheduler can
+serve. Every pipeline's deadline is one period of its own rate, capture to output. Cameras are
+640x480.
 
 Three ways of running them, on the same models and frames:
 
@@ -90,6 +92,8 @@ FRAMES = 48
 CAMERA = (640, 480)
 #: Intra-op threads of the runtime's sessions: one inference stream on both cores.
 OUR_THREADS = 2
+#: The cores the demand is a share of.
+CORES = os.cpu_count() or OUR_THREADS
 #: Seconds each side runs before the measured window opens (first frames, learned run times).
 WARMUP_S = 1.5
 #: Seconds each side runs on after the window closes beyond the longest deadline, so the
@@ -242,14 +246,22 @@ def inference_times(paths: dict[str, tuple[Path, Path]],
     return times
 
 
-def plan(streams: tuple[Stream, ...], times: dict[str, float], load: float,
+def frame_cpu_s(times: dict[str, float]) -> float:
+    """Core-seconds one frame of a model takes: its inference on ``OUR_THREADS`` cores plus its
+    preprocessing on one (``times`` is a model's row of :func:`inference_times`)."""
+    return OUR_THREADS * times["ours"] + times["preprocess"]
+
+
+def plan(streams: tuple[Stream, ...], times: dict[str, dict[str, float]], load: float,
          work: Path) -> list[Planned]:
-    """Rates (whole Hz) so that sum(rate x inference time) ~= ``load``; deadline = one period;
-    the camera frames rendered once and saved for the runtime's numpy sources."""
+    """Rates (whole Hz) so that the CPU demand, sum(rate x core-seconds per frame) over the
+    cores, is ~ ``load``; deadline = one period; the camera frames rendered once and saved
+    for the runtime's numpy sources."""
     total = sum(s.share for s in streams)
     planned = []
     for stream in streams:
-        rate = float(max(1, round(load * stream.share / total / times[stream.model])))
+        rate = float(max(1, round(load * stream.share / total * CORES
+                                  / frame_cpu_s(times[stream.model]))))
         generator = SceneGenerator(*CAMERA, SceneKind.MULTI, seed=stream.seed)
         images = [generator.render(i).image for i in range(FRAMES)]
         path = work / f"{stream.name}.npz"
@@ -300,6 +312,7 @@ def run_ours(runtime: Runtime, planned: list[Planned], seconds: float) -> dict[s
         "subscriber_dropped": subscription.dropped,
         "cpu_lane_utilisation": round(last.lanes.get("cpu", 0.0), 4),
         "loop_lateness_ms": summary.loop_lateness_ms,
+        "cost_replans": summary.cost_replans,
         "scheduler_expected_run_ms_at_window_end": learned,
         "lane_run_ms_at_window_end": costs,
     }
@@ -492,11 +505,14 @@ def measure(seconds: float, rounds: int, load: float,
                   for name, kinds in measured.items())
               + f"; other processes {calibration_cores['other_processes_cpu_cores']} cores",
               flush=True)
-        planned = plan(STREAMS, times, load, work)
+        planned = plan(STREAMS, measured, load, work)
         demand = sum(p.rate_hz * times[p.stream.model] for p in planned)
+        cpu_demand = sum(p.rate_hz * frame_cpu_s(measured[p.stream.model])
+                         for p in planned) / CORES
         print("rates: " + ", ".join(f"{p.stream.name} {p.model.reference} {p.rate_hz:g} Hz "
                                     f"(deadline {p.deadline_s * 1e3:.1f} ms)" for p in planned)
-              + f"; inference demand {demand:.3f} of one stream", flush=True)
+              + f"; CPU demand {cpu_demand:.3f} of {CORES} cores (inference "
+              f"{demand:.3f} of one stream)", flush=True)
         recipes = {name: recipe for name, (_, recipe) in paths.items()}
         runtime = Runtime(pipeline_set(planned, recipes, work / "mixed.yaml"), clock="wall",
                           options=RuntimeOptions(backend=BackendName.ONNXRUNTIME,
@@ -557,6 +573,7 @@ def measure(seconds: float, rounds: int, load: float,
                                for name, kinds in measured.items()},
         "calibration_cpu": calibration_cores,
         "load_asked": load,
+        "cpu_demand_of_capacity": round(cpu_demand, 4),
         "inference_demand_of_one_stream": round(demand, 4),
         "lanes": lanes,
         "runtime_warmup_estimate_ms": warmup_ms,
@@ -601,7 +618,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--load", type=float, default=0.9,
-                        help="inference demand as a share of one inference stream")
+                        help="CPU demand (inference and preprocessing) as a share of the "
+                             "cores")
     parser.add_argument("--naive-switch-interval", type=float, default=None, metavar="S",
                         help="a sensitivity check: run the naive threads under this thread "
                              "switch interval (default: Python's, as a user's script would)")
@@ -689,8 +707,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
     useful.set_ylabel("useful frames / s (met deadline)")
     useful.legend(fontsize="x-small")
     figure.suptitle(
-        f"mixed criticality, onnxruntime CPU ({os.cpu_count()} cores), inference demand "
-        f"{result['inference_demand_of_one_stream']:.2f} of one stream; useful ours/naive "
+        f"mixed criticality, onnxruntime CPU ({os.cpu_count()} cores), CPU demand "
+        f"{result['cpu_demand_of_capacity']:.2f} of the cores; useful ours/naive "
         f"{result['ratio_useful_fps_ours_over_naive']}, ours/naive1 "
         f"{result['ratio_useful_fps_ours_over_naive1']}", fontsize="small")
     figure.tight_layout()

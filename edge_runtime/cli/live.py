@@ -124,6 +124,8 @@ def summary_table(summary: RunSummary) -> Group:
     notes = [Text("planner decisions:"), *(Text(f"  {line}") for line in decisions)] \
         if decisions else [Text("planner decisions: none (every pipeline got what it asked)")]
     notes += [Text(f"refused power switch: {line}") for line in summary.refused_switches]
+    notes += [Text(f"planned again, run times drifted: {line}")
+              for line in summary.cost_replans]
     notes += [Text(f"batches of {engine} in {mode}: " + ", ".join(
         f"{count} x {size}" for size, count in sizes.items()))
         for engine, by_mode in summary.batches.items() for mode, sizes in by_mode.items()]

@@ -659,6 +659,7 @@ class Runtime:
             power_switches=self.power.switches, faults=faults,
             plans={mode: plan.to_dict() for mode, plan in session.plans.items()},
             refused_switches=list(session.refused_switches),
+            cost_replans=list(session.cost_replans),
             batches=session.metrics.batch_histogram())
 
     def _require_session(self) -> Session:

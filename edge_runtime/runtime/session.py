@@ -43,7 +43,7 @@ from edge_runtime.runtime.workers import (
     ThreadedOutput,
 )
 from edge_runtime.scheduler.core import Job, PipelineSpec, Scheduler
-from edge_runtime.scheduler.costs import CostKey, CostModel
+from edge_runtime.scheduler.costs import Cost, CostKey, CostModel, drift
 from edge_runtime.scheduler.loop import EventLoop, RealtimeLoop
 from edge_runtime.scheduler.planner import InfeasibleError, Plan
 
@@ -55,6 +55,9 @@ DRAIN_S = 10.0
 IDLE_WAKE_S = 0.25
 #: How soon the loop looks again for a camera frame that was due but not in yet.
 REPOLL_S = 0.001
+#: How often the session compares what its engines cost now with what the plan in force was
+#: made with (``scheduler.costs.drift``), and plans again when they parted.
+COST_REVIEW_S = 1.0
 
 _In = TypeVar("_In")
 _Out = TypeVar("_Out")
@@ -134,6 +137,11 @@ class Session:
         self.plans: dict[str, Plan] = {}
         #: Power switches refused because critical pipelines would not fit the new mode.
         self.refused_switches: list[str] = []
+        #: Plans made again because run times drifted from the plan's, with why (the first
+        #: drifted figure), in order.
+        self.cost_replans: list[str] = []
+        #: The figures the plan in force was made with, per engine key in use.
+        self._plan_costs: dict[CostKey, Cost] = {}
         self._mode_since = 0.0
         self.ending = False
         self.started_at = 0.0
@@ -169,6 +177,7 @@ class Session:
         for at_s, mode in self.power_schedule:
             self.loop.call_at(start + at_s, self.switch_power, mode)
         self.loop.call_at(start, self._wake)
+        self.loop.call_at(start + COST_REVIEW_S, self._review_costs)
 
     def end(self) -> None:
         """Stop taking frames; finish what is in flight, then stop the loop (loop thread)."""
@@ -536,8 +545,44 @@ class Session:
                 self._apply_grant(pipeline, grant.variant, grant.rate_hz, grant.paused,
                                   grant.reason)
         self._refresh_batch_costs()
+        self._plan_costs = self._costs_in_use()
         for line in plan.decisions:
             log.info("plan at %s: %s", plan.mode, line)
+
+    def _costs_in_use(self) -> dict[CostKey, Cost]:
+        """What the cost model says now of every engine the pipelines use, in this mode, at
+        every batch size they may run."""
+        mode = self.power.mode
+        figures = {}
+        for pipeline in self.pipelines.values():
+            for batch in range(1, max(1, pipeline.runner.max_batch) + 1):
+                key = cost_key(pipeline, mode, batch)
+                cost = self.costs.cost(key)
+                if cost is not None:
+                    figures[key] = cost
+        return figures
+
+    def _review_costs(self) -> None:
+        """Plan again when run times parted from the ones the plan in force was made with
+        (warm-up priors that contention proved optimistic, a module that heats up), so
+        admission holds on what engines take now. A set that no longer fits keeps its plan
+        and says so once per drift (the next review compares with the new figures)."""
+        if self.ending:
+            return
+        why = drift(self._plan_costs, self._costs_in_use())
+        if why:
+            self.cost_replans.append(f"{self.power.mode.label}: {why[0]}")
+            log.info("run times drifted at %s (%s): planning again", self.power.mode.label,
+                     "; ".join(why))
+            try:
+                plan = self.planner(self.power.mode, self.pipelines)
+            except InfeasibleError as exc:
+                log.error("after a drift, critical pipelines no longer fit; keeping the plan "
+                          "in force: %s", exc.message)
+                self._plan_costs = self._costs_in_use()
+            else:
+                self.apply_plan(plan)
+        self.loop.call_later(COST_REVIEW_S, self._review_costs)
 
     def _apply_grant(self, pipeline: Pipeline, variant: str, rate_hz: float | None,
                      paused: bool, reason: str | None) -> None:

@@ -58,6 +58,8 @@ class RunSummary:
     plans: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Power switches refused because critical pipelines would not fit the mode.
     refused_switches: list[str] = field(default_factory=list)
+    #: Plans made again because run times drifted from the plan's (mode: the first figure).
+    cost_replans: list[str] = field(default_factory=list)
     #: Batchable engines: engine -> mode -> batch size -> inferences (scheduler rule 10).
     batches: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
 
@@ -75,6 +77,7 @@ def summarise(*, device: PowerProfile, clock: str, duration_s: float, table: Tab
               faults: dict[str, dict[str, Any]],
               plans: dict[str, dict[str, Any]] | None = None,
               refused_switches: list[str] | None = None,
+              cost_replans: list[str] | None = None,
               batches: dict[str, dict[str, dict[str, int]]] | None = None) -> RunSummary:
     modes = {mode: {"seconds": round(seconds, 3), "watts": watts.get(mode),
                     "utilisation": {k: round(v, 4) for k, v in utilisation.get(mode, {}).items()}}
@@ -103,5 +106,6 @@ def summarise(*, device: PowerProfile, clock: str, duration_s: float, table: Tab
         loop_lateness_ms={"mean": round(lateness.mean_s * 1e3, 3),
                           "worst": round(lateness.worst_s * 1e3, 3)},
         host_overruns=host_overruns, power_switches=power_switches, faults=faults, notes=notes,
-        plans=plans, refused_switches=list(refused_switches or []), batches=batches or {},
+        plans=plans, refused_switches=list(refused_switches or []),
+        cost_replans=list(cost_replans or []), batches=batches or {},
     )

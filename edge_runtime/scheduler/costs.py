@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 
@@ -89,3 +89,30 @@ class CostModel:
         """Drop what was learned of an engine (it was rebuilt by a reload)."""
         for key in [k for k in self._samples if k.engine == engine]:
             del self._samples[key]
+
+
+#: A plan is made again when a figure it used has grown by this share (a plan that holds
+#: only on yesterday's run times under-protects every deadline it admitted) ...
+DRIFT_UP = 0.15
+#: ... or has fallen by this share (a clear fall only: a plan upgraded on noise would be
+#: downgraded again on the next noise, and each swing costs frames).
+DRIFT_DOWN = 0.30
+
+
+def drift(planned: Mapping[CostKey, Cost], now: Mapping[CostKey, Cost],
+          up: float = DRIFT_UP, down: float = DRIFT_DOWN) -> list[str]:
+    """Why a plan made with ``planned`` no longer describes ``now``: one line per key whose
+    mean or tail moved past the thresholds (empty: the plan still holds). Keys missing on
+    either side are not compared (nothing to compare with)."""
+    lines = []
+    for key, before in planned.items():
+        after = now.get(key)
+        if after is None:
+            continue
+        for what, old, new in (("mean", before.mean_s, after.mean_s),
+                               ("p95", before.p95_s, after.p95_s)):
+            if old > 0 and (new > old * (1 + up) or new < old * (1 - down)):
+                lines.append(f"{key.engine}@{key.lane} batch {key.batch} {what} "
+                             f"{new * 1e3:.1f} ms, planned with {old * 1e3:.1f} ms")
+                break
+    return lines

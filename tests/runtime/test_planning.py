@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -172,3 +173,43 @@ def test_an_unknown_reference_network_is_one_line_at_the_recipe(make_runtime: Ma
     text = str(raised.value)
     assert "heavy_dla.yaml" in text and "mock.price_as" in text and "yolo9000" in text
     assert "\n" not in text
+
+
+@pytest.mark.usefixtures("heavy")
+def test_run_times_that_drift_from_the_plan_make_a_new_plan(make_runtime: MakeRuntime,
+                                                            write: Write) -> None:
+    """The heavy engine turns out four times slower than planned (a module heating up, priors
+    contention proved optimistic): within a review the best-effort pipeline is moved off the
+    GPU it no longer fits, and the summary says why."""
+    runtime = make_runtime(write("set.yaml", WITH_VARIANT))
+    runtime.configure()
+    runtime.activate()
+    runtime.run_for(2.5)  # steady figures: no drift, no new plan
+    assert runtime.status().pipelines["heavy"].lane == "gpu"
+    assert runtime.costs is not None
+    for _ in range(256):
+        runtime.costs.observe(CostKey("heavy", "gpu", "40W"), 0.200)
+    runtime.run_for(1.01)  # one review period of the session
+    heavy = runtime.status().pipelines["heavy"]
+    assert heavy.lane == "dla0" and heavy.reason is not None
+    runtime.run_for(1.0)
+    summary = runtime.deactivate().to_dict()
+    assert len(summary["cost_replans"]) == 1
+    assert re.fullmatch(r"40W: heavy@gpu batch 1 mean 19\d\.\d ms, planned with 4\d\.\d ms",
+                        summary["cost_replans"][0])
+    assert summary["pipelines"]["critical"]["40W"]["deadline_misses"] == 0
+
+
+@pytest.mark.usefixtures("heavy")
+def test_steady_run_times_never_replan(make_runtime: MakeRuntime, write: Write) -> None:
+    """The simulated engines run as predicted, in either mode: many reviews, and no plan made
+    again but the switch's own."""
+    runtime = make_runtime(write("set.yaml", WITH_VARIANT))
+    runtime.configure()
+    runtime.activate()
+    runtime.run_for(10.0)
+    runtime.set_power_mode("15W")
+    runtime.run_for(10.0)
+    summary = runtime.deactivate().to_dict()
+    assert summary["cost_replans"] == []
+    assert set(summary["plans"]) == {"40W", "15W"}
