@@ -1,4 +1,5 @@
-"""``edge-runtime power list``: the shipped power profiles and their modes.
+"""``edge-runtime power list``: the shipped power profiles and their modes (``status``,
+``watch`` and ``set``: :mod:`edge_runtime.cli.power_status`).
 ``edge-runtime power agent``: the privileged half of power switching on a module
 (:mod:`edge_runtime.power.switch`), run by ``edge-runtime-power.service``."""
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from rich.table import Table
 
 from edge_runtime.cli.options import console, log_for_journald
+from edge_runtime.cli.power_status import add_parsers as add_status_parsers
 from edge_runtime.config.loading import bundled_profiles, load_power_profile
 from edge_runtime.config.recipe import Precision
 from edge_runtime.power.switch import AGENT_SOCKET, NVPMODEL, SudoSwitch, serve_agent
@@ -19,8 +21,10 @@ from edge_runtime.sim.device_model import DeviceModel, Lane
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser("power", help="power profiles and modes",
-                                 description="Show the power profiles edge-runtime ships.")
+    parser = commands.add_parser(
+        "power", help="power profiles and modes",
+        description="Power profiles and modes; the module's mode, rails and temperatures; "
+                    "switching the mode.")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="list profiles, or one profile's modes",
                                  description="List the shipped profiles, or with --device the "
@@ -28,6 +32,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     listing.add_argument("--device", default=None,
                          help="module name (e.g. jetson-agx-orin-32gb) or profile YAML path")
     listing.set_defaults(handler=handle_list)
+    add_status_parsers(actions)
     agent = actions.add_parser(
         "agent", help="run the power agent (edge-runtime-power.service)",
         description="Accept power-mode numbers on a Unix socket and run exactly `sudo -n "

@@ -14,7 +14,11 @@ from pathlib import Path
 from edge_runtime.cli.options import add_runtime_options, log_for_journald, runtime_options
 from edge_runtime.cli.run import check_flag_modes, check_no_ros2_sources
 from edge_runtime.config.loading import load_pipeline_set
+from edge_runtime.config.power import PowerProfile
 from edge_runtime.errors import UserError
+from edge_runtime.power.jetson import JetsonDevice
+from edge_runtime.power.nvpmodel import NvpmodelParseError
+from edge_runtime.power.switch import AgentSwitch
 from edge_runtime.runtime.health import Liveness
 from edge_runtime.runtime.runtime import Runtime
 from edge_runtime.service.http import DEFAULT_ADDRESS, parse_address
@@ -37,6 +41,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         metavar="S", help="a lane running one inference longer than this is "
                         "stuck: watchdog pings stop (default: %(default)s)")
     add_runtime_options(parser)
+    parser.add_argument("--power-device", choices=("simulated", "jetson"), default="simulated",
+                        help="simulated: the simulated Jetson (default; any host); jetson: this "
+                             "module's own nvpmodel.conf, nvpmodel and sensors, switching "
+                             "through the power agent (docs/power.md)")
     parser.add_argument("--fault-hook", default=None, metavar="FILE[:FUNCTION]",
                         help="testing: a Python file whose FUNCTION (default: install) is "
                              "called with the Runtime after configure and each reload, to "
@@ -54,11 +62,23 @@ def handle(args: argparse.Namespace) -> int:
     check_flag_modes(loaded, options)
     check_no_ros2_sources(loaded)
     log_for_journald(args.verbose)
-    service = Service(args.pipelines, Runtime(loaded, clock="wall", options=options),
+    device = jetson_device(loaded.profile) if args.power_device == "jetson" else None
+    service = Service(args.pipelines,
+                      Runtime(loaded, clock="wall", options=options, device=device),
                       Notifier.from_environment(),
                       ServiceOptions(metrics, Liveness(lane_timeout_s=args.lane_timeout),
                                      watchdog_interval_s(), hook))
     return service.run()
+
+
+def jetson_device(profile: PowerProfile) -> JetsonDevice:
+    """This module as a power device: its own ``/etc/nvpmodel.conf``, ``nvpmodel -q``, sysfs
+    sensors, and switches through the power agent (the service's unit is sandboxed)."""
+    try:
+        return JetsonDevice(profile, AgentSwitch())
+    except (OSError, NvpmodelParseError) as exc:
+        raise UserError(f"--power-device jetson: {exc} (is this a Jetson with "
+                        "/etc/nvpmodel.conf? use --power-device simulated elsewhere)") from None
 
 
 def load_hook(spec: str) -> Hook:

@@ -79,7 +79,9 @@ def load_pipeline_set(path: str | Path) -> LoadedPipelineSet:
         if exc.file is not None:
             raise
         raise doc.error(("device",), exc.message) from None
-    mode = _checked_mode(doc, ("power_mode",), profile, config.power_mode)
+    mode = _checked_mode(doc, ("power", "mode"), profile, config.power.mode) \
+        if config.power.mode is not None else \
+        _checked_mode(doc, ("power_mode",), profile, config.power_mode)
     for index, switch in enumerate(config.power_schedule):
         _checked_mode(doc, ("power_schedule", index, "mode"), profile, switch.mode)
     return LoadedPipelineSet(Path(path), config, recipes, profile, mode, doc, variants)

@@ -153,6 +153,47 @@ class PowerSwitch(ConfigModel):
     """Target mode (name such as ``15W`` or nvpmodel id)."""
 
 
+class PowerPolicy(ConfigModel):
+    """How the power mode is chosen while running (the governor, ``scheduler.governor``): a
+    fixed ``mode``; a ``budget_w`` (the mode with the most schedulable throughput whose
+    predicted power fits, then measured power over it sheds load and steps down); or ``auto``
+    (react to measured power, when a budget is set, and to temperature)."""
+
+    mode: str | int | None = None
+    """A fixed mode (name such as ``30W`` or nvpmodel id); the same as ``power_mode``."""
+    budget_w: float | None = Field(default=None, gt=0)
+    """Module power budget in W."""
+    auto: bool = False
+    """React to measured power and temperature while running."""
+    max_temp_c: float = Field(default=85.0, gt=0)
+    """With ``auto``: the hottest thermal zone's limit in °C (L4T throttles near 99 °C)."""
+    hold_s: float = Field(default=3.0, gt=0)
+    """A limit must be exceeded this long before the governor acts (one step per hold)."""
+    recover_s: float = Field(default=30.0, gt=0)
+    """Every reading must stay a margin under its limit this long before a step back up."""
+    margin_w: float = Field(default=1.0, ge=0)
+    """Hysteresis on power: recovery needs power under ``budget_w - margin_w``."""
+    margin_c: float = Field(default=5.0, ge=0)
+    """Hysteresis on temperature: recovery needs the hottest zone under ``max_temp_c -
+    margin_c``."""
+    sample_hz: float = Field(default=2.0, gt=0, le=100)
+    """How often telemetry is sampled (and the governor consulted)."""
+
+    @model_validator(mode="after")
+    def _one_policy(self) -> PowerPolicy:
+        if self.mode is not None and (self.budget_w is not None or self.auto):
+            raise ValueError("mode fixes the power mode; drop mode to use budget_w or auto")
+        if self.recover_s < self.hold_s:
+            raise ValueError("recover_s must be at least hold_s, or the governor would "
+                             "step back up as soon as it stepped down")
+        return self
+
+    @property
+    def governed(self) -> bool:
+        """Whether the governor reacts to readings while running."""
+        return self.budget_w is not None or self.auto
+
+
 class DiagnosticsConfig(ConfigModel):
     """When a pipeline's health report (ROS 2 ``/diagnostics``, the service's status) says WARN
     or ERROR. Each report covers the window since the previous one."""
@@ -182,10 +223,23 @@ class PipelineSet(ConfigModel):
     """Initial power mode (default: the profile's default mode)."""
     power_schedule: list[PowerSwitch] = Field(default_factory=list)
     """Timed power-mode switches during a run."""
+    power: PowerPolicy = PowerPolicy()
+    """How the mode is chosen while running: fixed, a budget, or auto (the governor)."""
     pipelines: list[PipelineConfig] = Field(min_length=1)
     """The pipelines."""
     diagnostics: DiagnosticsConfig = DiagnosticsConfig()
     """Health thresholds of the per-pipeline reports."""
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> PipelineSet:
+        if self.power.mode is not None and self.power_mode is not None \
+                and str(self.power.mode) != str(self.power_mode):
+            raise ValueError(f"power_mode {self.power_mode} and power.mode {self.power.mode} "
+                             "disagree; keep one")
+        if self.power.governed and self.power_schedule:
+            raise ValueError("power_schedule and a governed power (budget_w or auto) would "
+                             "both switch modes; keep one")
+        return self
 
     @model_validator(mode="after")
     def _unique_names(self) -> PipelineSet:

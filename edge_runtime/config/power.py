@@ -81,6 +81,32 @@ class PowerMode(ConfigModel):
         return re.sub(r"^MODE_", "", self.name)
 
 
+class ThermalSpec(ConfigModel):
+    """The simulated Jetson's first-order thermal model: one heat capacity behind one thermal
+    resistance to ambient, ``C dT/dt = P - (T - ambient) / R``. The defaults are orders of
+    magnitude for a module on its dev kit's stock cooler (about 1 K/W and a two-minute time
+    constant), not fitted figures; L4T starts software throttling near 99 °C on ``tj``."""
+
+    ambient_c: float = 25.0
+    """Air temperature around the module."""
+    resistance_k_per_w: float = Field(default=1.0, gt=0)
+    """Junction to ambient, through the cooler."""
+    capacity_j_per_k: float = Field(default=120.0, gt=0)
+    """Module, heat spreader and cooler together."""
+    throttle_c: float = Field(default=99.0, gt=0)
+    """Where the module starts throttling its clocks."""
+    release_c: float = Field(default=94.0, gt=0)
+    """Where throttling ends again (below ``throttle_c``: a hysteresis, as L4T's trips)."""
+    throttle_clock_ratio: float = Field(default=0.75, gt=0, le=1)
+    """Clocks while throttled, as a share of the mode's."""
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> ThermalSpec:
+        if self.release_c >= self.throttle_c:
+            raise ValueError("release_c must be below throttle_c")
+        return self
+
+
 class PowerProfile(ConfigModel):
     """A Jetson module and its power modes."""
 
@@ -100,6 +126,8 @@ class PowerProfile(ConfigModel):
     """nvpmodel id of the default mode (PM_CONFIG DEFAULT)."""
     modes: list[PowerMode] = Field(min_length=1)
     """The modes."""
+    thermal: ThermalSpec = ThermalSpec()
+    """The simulated Jetson's thermal model (a real module measures its own)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> PowerProfile:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from edge_runtime.config.power import PowerMode, PowerProfile
+from edge_runtime.power.telemetry import Telemetry
 
 Listener = Callable[[PowerMode, PowerMode], None]
 
@@ -31,6 +32,10 @@ class PowerDevice(Protocol):
     def mode(self) -> PowerMode: ...
 
     def apply_mode(self, mode: PowerMode) -> None: ...
+
+    def telemetry(self) -> Telemetry:
+        """What the module measures of itself now (rails, temperatures, clocks); fields it
+        cannot read are None and listed in ``Telemetry.unknown``, never an exception."""
 
 
 class PowerManager:

@@ -17,31 +17,49 @@ files (``<PARAM TYPE=CLOCK NAME=EMC >``), so any run of blanks separates fields.
 The derived caps use these conventions (those of L4T's confs): CPU clocks in kHz, every other
 clock in Hz; ``None`` means no cap (CLOCK ``-1``; for EMC also ``0``, which JetPack 5 confs use
 for "no cap"), or that the mode does not set that clock.
+
+It also reads what nvpmodel says about the running module: the output of ``nvpmodel -q`` (and
+``-q --verbose``) and its state file ``/var/lib/nvpmodel/status``
+(:func:`parse_nvpmodel_query`, :func:`parse_nvpmodel_status`), and says which switches between
+two modes need a reboot (:func:`reboot_reasons`). Output it cannot make sense of is a warning
+and None, never an exception: the device still runs, only less is known about it.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
 
 __all__ = [
+    "NVPMODEL_STATUS",
     "NvpmodelConf",
     "NvpmodelMode",
     "NvpmodelParam",
     "NvpmodelParseError",
+    "NvpmodelQuery",
+    "NvpmodelReading",
     "NvpmodelSetting",
+    "NvpmodelStatus",
     "parse_nvpmodel",
+    "parse_nvpmodel_query",
+    "parse_nvpmodel_status",
     "read_nvpmodel",
+    "read_nvpmodel_status",
+    "reboot_reasons",
 ]
+
+log = logging.getLogger("edge_runtime.power")
 
 ParamType = Literal["FILE", "CLOCK"]
 
 _HEADER = re.compile(r"^<\s*(?P<kind>[A-Z_]+)(?P<attrs>(?:\s+[^\s=<>]+=[^\s<>]*)*)\s*>$")
 _DLA_CORE = re.compile(r"^DLA(\d+)_CORE$")
+_CORE = re.compile(r"^CORE_(\d+)$")
 _NO_CAP = -1
 
 
@@ -95,6 +113,17 @@ class NvpmodelMode:
     emc_max_hz: int | None
     dla_max_hz: Mapping[int, int | None]
     """Core clock cap per DLA index (``DLA0_CORE``, ``DLA1_CORE``) the mode sets."""
+
+    @property
+    def online_cores(self) -> frozenset[int]:
+        """The CPU cores the mode brings online (``CPU_ONLINE CORE_n 1``), by number."""
+        return frozenset(int(core[1]) for s in self.settings
+                         if s.param == "CPU_ONLINE" and s.value == "1"
+                         and (core := _CORE.match(s.arg)))
+
+    def setting(self, param: str, arg: str) -> int | str | None:
+        """The value the mode sets for ``param arg``, or None if it sets none."""
+        return next((s.value for s in self.settings if (s.param, s.arg) == (param, arg)), None)
 
     def gpu_tpcs(self, hardware_tpcs: int) -> int:
         """TPCs left powered on a GPU with ``hardware_tpcs`` TPCs (mask bits beyond them are
@@ -319,3 +348,165 @@ def _mode(mode_id: int, name: str, line: int,
 
 def _cap(value: int) -> int | None:
     return None if value == _NO_CAP else value
+
+
+# --- what nvpmodel says about the running module ---------------------------------------------
+
+#: nvpmodel's state file: the mode it last set, read again at boot.
+NVPMODEL_STATUS = Path("/var/lib/nvpmodel/status")
+
+_QUERY_MODE = re.compile(r"^(?:NVPM VERB:\s*Current mode:\s*)?NV Power Mode:\s*(?P<name>\S+)$")
+_QUERY_ID = re.compile(r"^\d{1,4}$")
+_QUERY_FAN = re.compile(r"^NV Fan Mode:\s*(?P<fan>\S+)$")
+_QUERY_READING = re.compile(
+    r"^NVPM VERB: PARAM (?P<param>\S+): ARG (?P<arg>\S+): PATH (?P<path>\S+): "
+    r"REAL_VAL: (?P<real>\S*) CONF_VAL: (?P<conf>\S*)$")
+_STATUS_MODE = re.compile(r"(?:^|\s)pmode:(?P<id>\d{1,4})(?=\s|$)")
+_STATUS_FAN = re.compile(r"(?:^|\s)fmode:(?P<fan>\S+)")
+
+
+@dataclass(frozen=True)
+class NvpmodelReading:
+    """One ``--verbose`` line: what a node holds now (``REAL_VAL``) and what the mode wants
+    (``CONF_VAL``). JetPack 6 shows the ``-1`` of "no cap" as INT64 max in ``CONF_VAL``."""
+
+    param: str
+    arg: str
+    path: str
+    real: str
+    conf: str
+
+
+@dataclass(frozen=True)
+class NvpmodelQuery:
+    """What ``nvpmodel -q`` said: the mode it is in, and what it warned about on the way."""
+
+    name: str
+    id: int | None
+    """None when the id line after ``NV Power Mode:`` was missing or not a number."""
+    fan_mode: str | None = None
+    """``NV Fan Mode:cool`` (Xavier-era nvpmodel prints it; Orin's does not)."""
+    messages: tuple[str, ...] = ()
+    """``NVPM WARN`` / ``NVPM ERROR`` lines, verbatim."""
+    readings: tuple[NvpmodelReading, ...] = ()
+    """The ``--verbose`` PARAM lines, in output order (empty without ``--verbose``)."""
+
+
+@dataclass(frozen=True)
+class NvpmodelStatus:
+    """``/var/lib/nvpmodel/status``: the mode nvpmodel last set (and Xavier's fan mode)."""
+
+    mode_id: int
+    fan_mode: str | None = None
+
+
+def parse_nvpmodel_query(text: str, source: str = "nvpmodel -q") -> NvpmodelQuery | None:
+    """Parse the output of ``nvpmodel -q`` or ``nvpmodel -q --verbose``.
+
+    The formats, from real captures (tests/fixtures/nvpmodel/README.md names them)::
+
+        NV Power Mode: MAXN                          JetPack 5/6 (Orin)
+        0
+        NVPM WARN: fan mode is not set!              warnings may come first (L4T 32)
+        NV Fan Mode:cool                             Xavier-era nvpmodel
+        NVPM VERB: Current mode: NV Power Mode: 40W  --verbose (L4T 36.5), then PARAM lines:
+        4
+        NVPM VERB: PARAM GPU: ARG MAX_FREQ: PATH /sys/...: REAL_VAL: 1173000000 CONF_VAL: ...
+
+    No ``NV Power Mode:`` line: None and a warning. A mode name without a readable id line after
+    it: the name with ``id=None`` and a warning (the name alone still finds the mode in the
+    conf). Never raises.
+    """
+    lines = [line.strip() for line in text.splitlines()]
+    for index, line in enumerate(lines):
+        match = _QUERY_MODE.match(line)
+        if match is None:
+            continue
+        following = next((rest for rest in lines[index + 1:] if rest), "")
+        mode_id = int(following) if _QUERY_ID.match(following) else None
+        if mode_id is None:
+            log.warning("%s: no mode id after '%s' (got %r); using the name alone", source,
+                        line, following)
+        return NvpmodelQuery(
+            name=match["name"], id=mode_id, fan_mode=_first(_QUERY_FAN, lines, "fan"),
+            messages=tuple(line for line in lines if line.startswith(("NVPM WARN",
+                                                                       "NVPM ERROR"))),
+            readings=tuple(NvpmodelReading(*m.group("param", "arg", "path", "real", "conf"))
+                           for m in map(_QUERY_READING.match, lines) if m))
+    said = next((line for line in lines if line), "")
+    log.warning("%s: no 'NV Power Mode:' line in its output (%s)", source,
+                f"it said {said!r}" if said else "it printed nothing")
+    return None
+
+
+def _first(pattern: re.Pattern[str], lines: list[str], group: str) -> str | None:
+    return next((m[group] for m in map(pattern.match, lines) if m), None)
+
+
+def parse_nvpmodel_status(text: str, source: str = str(NVPMODEL_STATUS)) -> NvpmodelStatus | None:
+    """Parse nvpmodel's state file: ``pmode:0002`` on JetPack 6 Orin, ``pmode:0008
+    fmode:quiet`` where nvpmodel also keeps a fan mode (Xavier). The format is not documented
+    by NVIDIA; these two forms are what public reports show (README of the fixtures), so
+    anything without a ``pmode:NNNN`` field is a warning and None."""
+    match = _STATUS_MODE.search(text)
+    if match is None:
+        log.warning("%s: no 'pmode:NNNN' field in %r", source, text.strip()[:80])
+        return None
+    fan = _STATUS_FAN.search(text)
+    return NvpmodelStatus(int(match["id"]), fan["fan"] if fan else None)
+
+
+def read_nvpmodel_status(path: Path = NVPMODEL_STATUS) -> NvpmodelStatus | None:
+    """The mode in nvpmodel's state file (readable without root), or None with a warning."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        log.warning("%s: %s", path, exc.strerror or exc)
+        return None
+    return parse_nvpmodel_status(text, str(path))
+
+
+# --- switches that need a reboot -------------------------------------------------------------
+
+#: The GPU power-gating masks: nvpmodel cannot change them on a running GPU.
+_GATING = (("TPC_POWER_GATING", "TPC_PG_MASK"), ("FBP_POWER_GATING", "FBP_PG_MASK"))
+
+
+def reboot_reasons(current: NvpmodelMode, target: NvpmodelMode,
+                   always: Collection[str] = ()) -> tuple[str, ...]:
+    """Why switching ``current`` -> ``target`` needs a reboot (empty: it does not).
+
+    On Orin (T234), nvpmodel asks ``DO YOU WANT TO REBOOT NOW?`` instead of switching when the
+    target changes what cannot change on a running module: the CPU cores online
+    (``CPU_ONLINE``) or the GPU's TPC/FBP power-gating masks. Public captures show it for
+    AGX Orin MODE_30W -> MAXN (8 -> 12 cores, TPC mask 240 -> 0) and Orin Nano 15W <-> 7W
+    (6 -> 4 cores, mask 240 -> 252), and a live switch between modes that keep both (Orin Nano
+    Super 15W, 25W, MAXN_SUPER). jetson_stats also marks a mode switchable only if its TPC mask
+    equals the current one. ``always`` names modes (case-insensitive) that need a reboot into
+    or out of them whatever they set: site knowledge, since no conf marks such a mode.
+    """
+    reasons: list[str] = []
+    cores_now, cores_then = current.online_cores, target.online_cores
+    if cores_now and cores_then and cores_now != cores_then:
+        reasons.append(f"CPU cores online {_cores(cores_now)} -> {_cores(cores_then)}")
+    for param, arg in _GATING:
+        now, then = current.setting(param, arg), target.setting(param, arg)
+        if now is not None and then is not None and str(now).strip() != str(then).strip():
+            reasons.append(f"GPU {arg} {now} -> {then}")
+    marked = {name.upper() for name in always}
+    names = [current.name] + ([target.name] if target.name != current.name else [])
+    reasons += [f"{name} is marked as needing a reboot" for name in names
+                if name.upper() in marked]
+    return tuple(reasons)
+
+
+def _cores(cores: frozenset[int]) -> str:
+    """``8 (0-7)``, ``4 (0-1,4-5)``: the count and the cores as ranges."""
+    ranges: list[str] = []
+    for core in sorted(cores):
+        if ranges and core - 1 in cores:
+            start = ranges[-1].split("-")[0]
+            ranges[-1] = f"{start}-{core}"
+        else:
+            ranges.append(str(core))
+    return f"{len(cores)} ({','.join(ranges)})"

@@ -9,10 +9,18 @@ Unix socket only that user can open, and runs exactly ``sudo -n /usr/sbin/nvpmod
 argument list (never a shell), through the one sudoers rule that ``install.sh`` writes. The
 service asks it with :class:`AgentSwitch`; a program that is not sandboxed can call
 :class:`SudoSwitch` directly. Both raise :class:`SwitchError` with one line to act on.
+
+Some switches need a reboot (:func:`edge_runtime.power.nvpmodel.reboot_reasons`); nvpmodel then
+asks ``DO YOU WANT TO REBOOT NOW? enter YES/yes to confirm:`` on stdin instead of switching.
+:class:`~edge_runtime.power.jetson.JetsonDevice` refuses those before running anything; as a
+second line, nvpmodel gets an empty stdin here (so the question is answered by end-of-file,
+never by a hang, and never with a YES), and an answer that shows the question is a
+:class:`RebootRequiredError`.
 """
 
 from __future__ import annotations
 
+import getpass
 import logging
 import re
 import socket
@@ -30,6 +38,13 @@ _MODE = re.compile(r"[0-9]{1,2}")
 _TIMEOUT_S = 30.0
 #: How much of a request the agent reads: a mode number and a newline.
 _REQUEST_BYTES = 8
+#: The file install.sh writes the rule to.
+SUDOERS_FILE = "/etc/sudoers.d/edge-runtime"
+#: nvpmodel's reboot question (JetPack 5/6: "NVPM WARN: Reboot required for changing to this
+#: power mode: 0", then "NVPM WARN: DO YOU WANT TO REBOOT NOW? enter YES/yes to confirm:").
+_REBOOT_PROMPT = re.compile(r"reboot required for changing|do you want to reboot", re.IGNORECASE)
+#: How a refusal says it, so the service side of the agent can tell it apart.
+_THROUGH_REBOOT = "only through a reboot"
 
 Runner = Callable[[list[str]], subprocess.CompletedProcess[str]]
 
@@ -38,19 +53,38 @@ class SwitchError(Exception):
     """A power switch that did not happen; the message says why and what to do."""
 
 
+class RebootRequiredError(SwitchError):
+    """A switch nvpmodel makes only through a reboot: refused, since nobody can answer its
+    question here, and a power mode is no reason to reboot a robot under way."""
+
+
+def reboot_fix(mode_id: int) -> str:
+    """What to do instead of a reboot-requiring switch, in one clause."""
+    return (f"run `sudo nvpmodel -m {mode_id}` on the module, answer YES and let it reboot, "
+            "or pick another mode")
+
+
+def asks_for_reboot(output: str) -> bool:
+    """Whether nvpmodel's output is its reboot question (the switch did not happen)."""
+    return _REBOOT_PROMPT.search(output) is not None
+
+
 def nvpmodel_argv(mode_id: int, nvpmodel: str = NVPMODEL) -> list[str]:
     """Exactly what the sudoers rule allows."""
     return ["sudo", "-n", nvpmodel, "-m", str(mode_id)]
 
 
-def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, timeout=_TIMEOUT_S, check=False)
+def run_command(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` (no shell) with an empty stdin: a question nvpmodel asks reads end-of-file
+    at once instead of waiting forever for an answer nobody can give."""
+    return subprocess.run(argv, capture_output=True, text=True, timeout=_TIMEOUT_S, check=False,
+                          stdin=subprocess.DEVNULL)
 
 
 class SudoSwitch:
     """``sudo -n nvpmodel -m N`` from this process (not from inside the hardened unit)."""
 
-    def __init__(self, nvpmodel: str = NVPMODEL, run: Runner = _run) -> None:
+    def __init__(self, nvpmodel: str = NVPMODEL, run: Runner = run_command) -> None:
         self.nvpmodel = nvpmodel
         self.run = run
 
@@ -61,13 +95,18 @@ class SudoSwitch:
             result = self.run(argv)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise SwitchError(f"{' '.join(argv)}: {exc}") from None
-        if result.returncode == 0:
+        output = f"{result.stdout}\n{result.stderr}"
+        if asks_for_reboot(output):
+            raise RebootRequiredError(f"{' '.join(argv)}: nvpmodel switches to mode {mode_id} "
+                                      f"{_THROUGH_REBOOT}, so nothing was switched: "
+                                      f"{reboot_fix(mode_id)}")
+        if result.returncode == 0 and "NVPM ERROR" not in output:
             return
         said = (result.stderr or result.stdout).strip().splitlines()
-        reason = said[-1] if said else f"exit status {result.returncode}"
+        errors = [line.strip() for line in output.splitlines() if "NVPM ERROR" in line]
+        reason = (errors or said or [f"exit status {result.returncode}"])[-1].strip()
         if "password" in reason:
-            reason += (" (the sudoers rule is missing: run deploy/jetson/install.sh, or see "
-                       "docs/deploy.md)")
+            reason += f" ({_sudoers_fix(self.nvpmodel, mode_id)})"
         raise SwitchError(f"{' '.join(argv)} failed: {reason}")
 
 
@@ -91,7 +130,8 @@ class AgentSwitch:
                               f"{exc.strerror or exc} (is edge-runtime-power.socket enabled? "
                               "docs/deploy.md)") from None
         if reply != "ok":
-            raise SwitchError(reply.removeprefix("error: ") or "the power agent said nothing")
+            said = reply.removeprefix("error: ") or "the power agent said nothing"
+            raise (RebootRequiredError if _THROUGH_REBOOT in said else SwitchError)(said)
 
 
 def serve_agent(listener: socket.socket, switch: SudoSwitch,
@@ -123,6 +163,16 @@ def _answer(request: str, switch: SudoSwitch) -> str:
         return f"error: {exc}"
     log.info("power agent: switched to mode %s", request)
     return "ok"
+
+
+def _sudoers_fix(nvpmodel: str, mode_id: int) -> str:
+    """The missing rule, spelled out: ``sudo -n`` never asks for a password, it fails."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):
+        user = "edge-runtime"
+    return (f"the sudoers rule is missing: {SUDOERS_FILE} needs '{user} ALL=(root) NOPASSWD: "
+            f"{nvpmodel} -m {mode_id}'; run deploy/jetson/install.sh, or see docs/deploy.md")
 
 
 def _check_mode(mode_id: int) -> None:

@@ -151,8 +151,18 @@ class HealthMonitor:
                   "watts_source": "measured" if status.watts_measured else "estimated"}
         values.update({f"{lane}_utilisation": f"{share:.3f}"
                        for lane, share in sorted(status.lanes.items())})
+        telemetry = status.telemetry or {}
+        values.update({f"temperature_{zone}_c": f"{celsius:.1f}"
+                       for zone, celsius in sorted(telemetry.get("temperatures_c", {}).items())})
+        if telemetry.get("throttled") is not None:
+            values["throttled"] = str(telemetry["throttled"]).lower()
+        if status.governor:
+            values["governor_last"] = status.governor[-1]["reason"]
         busy = sorted(lane for lane, share in status.lanes.items()
                       if share > self.thresholds.warn_lane_utilisation)
+        if status.state == "active" and status.shedding:
+            return HealthReport(POWER, Level.WARN, f"mode {status.power_mode}; shedding "
+                                f"non-critical load: {status.shedding}", values)
         if status.state == "active" and busy:
             return HealthReport(POWER, Level.WARN, f"mode {status.power_mode}; saturated: "
                                 f"{', '.join(busy)}", values)

@@ -177,6 +177,15 @@ class RunMetrics:
             key = (lane, self._spans[-1].label if self._spans else "?")
             self._busy[key] = self._busy.get(key, 0.0) + seconds
 
+    def busy_s(self) -> dict[str, float]:
+        """Seconds each lane has been busy since the start, every mode together (the power
+        sampler differences two of these)."""
+        with self._lock:
+            totals = dict.fromkeys(self.lanes, 0.0)
+            for (lane, _), seconds in self._busy.items():
+                totals[lane] = totals.get(lane, 0.0) + seconds
+            return totals
+
     def batch(self, engine: str, size: int) -> None:
         """An inference of a batchable engine ran ``size`` frames at once (rule 10)."""
         with self._lock:

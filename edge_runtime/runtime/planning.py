@@ -109,10 +109,10 @@ def demand(pipeline: Pipeline, costs: CostModel, mode: PowerMode,
 
 
 def plan_pipelines(pipelines: Mapping[str, Pipeline], costs: CostModel, mode: PowerMode,
-                   lanes: Iterable[str]) -> Plan:
+                   lanes: Iterable[str], shed: str | None = None) -> Plan:
     """The plan of the pipelines in ``mode`` (raises ``InfeasibleError`` when critical ones
-    cannot fit it)."""
+    cannot fit it); with ``shed``, the planner's shed plan (non-critical load shed, why)."""
     planned = [p for p in pipelines.values() if p.health in PLANNED]
     shares = batch_shares(planned)
     demands = [d for p in planned if (d := demand(p, costs, mode, shares)) is not None]
-    return plan(mode.label, demands, sorted(lanes))
+    return plan(mode.label, demands, sorted(lanes), shed)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import gc
 import logging
+import math
 import sys
 import threading
 import time
@@ -43,6 +44,7 @@ from edge_runtime.pipelines.output import Output
 from edge_runtime.pipelines.sinks import Sink, open_sink
 from edge_runtime.pipelines.sources import FrameIn, Source, open_source
 from edge_runtime.power.manager import PowerDevice, PowerManager
+from edge_runtime.power.telemetry import Telemetry, telemetry_dict
 from edge_runtime.runtime.engine_set import EngineSet, LoadedEngine, release
 from edge_runtime.runtime.lifecycle import State, Transition, next_state
 from edge_runtime.runtime.outputs import (
@@ -54,10 +56,18 @@ from edge_runtime.runtime.outputs import (
 )
 from edge_runtime.runtime.pipeline import Pipeline
 from edge_runtime.runtime.planning import EnginePrior, WarmUp, plan_pipelines
-from edge_runtime.runtime.session import Session
+from edge_runtime.runtime.session import PowerControl, Session
 from edge_runtime.runtime.status import PipelineStatus, RuntimeStatus
 from edge_runtime.runtime.summary import EngineInfo, RunSummary, summarise
 from edge_runtime.scheduler.costs import CostModel
+from edge_runtime.scheduler.governor import (
+    Decision,
+    Governor,
+    GovernorSettings,
+    ModeOption,
+    Step,
+    choose_mode,
+)
 from edge_runtime.scheduler.loop import EventLoop, RealtimeLoop, SimulatedLoop
 from edge_runtime.scheduler.planner import InfeasibleError, Plan
 from edge_runtime.sim.device_model import Lane
@@ -181,6 +191,7 @@ class Runtime:
         with self._transition:
             target = next_state(self.state, Transition.ACTIVATE)
             assert self.loaded is not None and self.power is not None
+            chosen = self._choose_budget_mode()
             try:
                 plan = self.plan(self.power.mode)
             except InfeasibleError as exc:
@@ -196,9 +207,11 @@ class Runtime:
                 _freeze_gc()
             assert self.costs is not None
             session = Session(loop, self.pipelines, self.power, self.bus, self.costs,
-                              self.plan, self._power_schedule())
+                              self.plan, self._power_schedule(), self._power_control())
             self._session = session
             session.start(plan)
+            if chosen is not None:
+                session.record_decision(chosen, True, 0.0)
             if isinstance(loop, RealtimeLoop):
                 self._lower_switch_interval()
                 self._thread = threading.Thread(target=self._run_loop, args=(session,),
@@ -387,9 +400,16 @@ class Runtime:
                      for name, pipeline in self.pipelines.items()}
         device = power.device.name if power is not None else "-"
         plan = session.plan.to_dict() if session is not None and session.plan else None
-        return RuntimeStatus(self.state.value, self._clock_name, round(now, 6), mode,
-                             self._watts(lanes, mode) if session is not None else None,
-                             False, device, pipelines, lanes, busy, idle_s, plan)
+        telemetry = session.telemetry if session is not None else None
+        measured = telemetry is not None and telemetry.source != "simulated" \
+            and telemetry.module_w is not None
+        watts = telemetry.module_w if measured and telemetry is not None else \
+            self._watts(lanes, mode) if session is not None else None
+        return RuntimeStatus(self.state.value, self._clock_name, round(now, 6), mode, watts,
+                             measured, device, pipelines, lanes, busy, idle_s, plan,
+                             telemetry_dict(telemetry) if telemetry is not None else None,
+                             list(session.decisions) if session is not None else [],
+                             session.shed if session is not None else None)
 
     def summary(self) -> RunSummary:
         """The summary of the current activation (so far) or of the last one."""
@@ -511,11 +531,12 @@ class Runtime:
         return [(at_s, self.loaded.profile.resolve(mode)) for at_s, mode in schedule]
 
     def plan(self, mode: PowerMode | str | int | None = None,
-             pipelines: Mapping[str, Pipeline] | None = None) -> Plan:
+             pipelines: Mapping[str, Pipeline] | None = None, shed: str | None = None) -> Plan:
         """What the planner gives each pipeline in ``mode`` (default: the current one), from
         the cost model's figures for that mode; raises :class:`InfeasibleError` when critical
-        pipelines cannot fit it. Applies nothing: a what-if (the session applies plans at
-        activate and at every switch, for its own ``pipelines``)."""
+        pipelines cannot fit it. ``shed`` (why) asks for the shed plan the power governor
+        uses: non-critical load at its floors. Applies nothing: a what-if (the session
+        applies plans at activate and at every switch, for its own ``pipelines``)."""
         pipelines = self.pipelines if pipelines is None else pipelines
         power = self._require_power()
         target = power.mode if mode is None else \
@@ -523,7 +544,74 @@ class Runtime:
         assert self.costs is not None and self.simulator is not None
         lanes = {lane.value for lane in self.simulator.lanes()}
         lanes |= {r.lane for p in pipelines.values() for r in p.variants.values()}
-        return plan_pipelines(pipelines, self.costs, target, lanes)
+        return plan_pipelines(pipelines, self.costs, target, lanes, shed)
+
+    # --- internals: power ----------------------------------------------------------------------
+
+    def _modes_by_power(self) -> list[PowerMode]:
+        """The profile's modes, lowest budget first (an uncapped MAXN last)."""
+        power = self._require_power()
+        return sorted(power.profile.modes,
+                      key=lambda m: (m.budget_w is None, m.budget_w or 0.0, m.id))
+
+    def plan_watts(self, plan: Plan) -> float:
+        """The simulated module's predicted power for ``plan`` (its lanes at the utilisation
+        the plan grants, in the plan's mode): what the budget policy compares."""
+        return self._watts({lane: check.utilisation for lane, check in plan.lanes.items()},
+                           plan.mode)
+
+    def mode_options(self) -> list[ModeOption]:
+        """Per power mode, lowest first: whether the set fits, the frames per second the plan
+        grants (over the pipelines it does not pause), and the predicted watts (a what-if:
+        what ``power: {budget_w}`` chooses from)."""
+        options = []
+        for mode in self._modes_by_power():
+            try:
+                plan = self.plan(mode)
+            except InfeasibleError:
+                options.append(ModeOption(mode.label, False, 0.0, math.inf))
+                continue
+            rates = sum(g.rate_hz or 0.0 for g in plan.grants.values() if not g.paused)
+            options.append(ModeOption(mode.label, True, rates, self.plan_watts(plan)))
+        return options
+
+    def _choose_budget_mode(self) -> Decision | None:
+        """With ``power: {budget_w}``: switch, before anything runs, to the mode with the
+        most schedulable throughput whose predicted power fits the budget (the governor's
+        :func:`choose_mode`); the decision, or None without a budget."""
+        assert self.loaded is not None
+        policy = self.loaded.config.power
+        if policy.budget_w is None or not self.pipelines:
+            return None
+        try:
+            label, reason = choose_mode(self.mode_options(), policy.budget_w)
+        except ValueError:
+            return None  # activate's own plan says which lane and by how much
+        self._require_power().switch(label)
+        return Decision(Step.CHOOSE, reason, label)
+
+    def _power_control(self) -> PowerControl:
+        """The session's power sampler and, for a governed ``power:``, its governor."""
+        assert self.loaded is not None and self.power is not None
+        policy = self.loaded.config.power
+        governor = None
+        if policy.governed:
+            settings = GovernorSettings(
+                budget_w=policy.budget_w, max_temp_c=policy.max_temp_c if policy.auto else None,
+                hold_s=policy.hold_s, recover_s=policy.recover_s, margin_w=policy.margin_w,
+                margin_c=policy.margin_c)
+            governor = Governor(settings, [m.label for m in self._modes_by_power()],
+                                self.power.mode.label)
+        return PowerControl(self._sample_power, 1.0 / policy.sample_hz, governor)
+
+    def _sample_power(self, seconds: float, utilisation: Mapping[str, float]) -> Telemetry:
+        """The simulated module heats by what ``utilisation`` costs in the current mode; a
+        real one reads its own sensors."""
+        power = self._require_power()
+        device = power.device
+        if isinstance(device, SimulatedJetson):
+            device.heat(self._watts(utilisation, power.mode.label), seconds)
+        return device.telemetry()
 
     def _located(self, exc: InfeasibleError) -> InfeasibleError:
         """An infeasible plan as a user's error against the pipeline set's file."""
@@ -631,7 +719,8 @@ class Runtime:
         """The simulated module's power for lane utilisation in a mode, kept per (mode,
         utilisation to 0.1 %): the device model is pure, and the status asks at 10 Hz."""
         assert self.simulator is not None and self.loaded is not None
-        key = (mode_label, tuple(sorted((k, round(v, 3)) for k, v in utilisation.items())))
+        key = (f"{mode_label}@{self.simulator.clock_ratio:g}",
+               tuple(sorted((k, round(v, 3)) for k, v in utilisation.items())))
         if key not in self._watts_cache:
             mode = self.loaded.profile.resolve(mode_label)
             lanes = {Lane(k): v for k, v in key[1] if k in {m.value for m in Lane}}
@@ -659,7 +748,7 @@ class Runtime:
             power_switches=self.power.switches, faults=faults,
             plans={mode: plan.to_dict() for mode, plan in session.plans.items()},
             refused_switches=list(session.refused_switches),
-            cost_replans=list(session.cost_replans),
+            cost_replans=list(session.cost_replans), governor=list(session.decisions),
             batches=session.metrics.batch_histogram())
 
     def _require_session(self) -> Session:

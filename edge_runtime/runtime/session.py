@@ -32,6 +32,7 @@ from edge_runtime.graph.tensors import Feed, Outputs
 from edge_runtime.pipelines.output import Output, RawTensors
 from edge_runtime.pipelines.sources import BadFrameError, Empty, Frame, FrameIn
 from edge_runtime.power.manager import PowerManager
+from edge_runtime.power.telemetry import Telemetry
 from edge_runtime.runtime.faults import Stage
 from edge_runtime.runtime.metrics import RunMetrics
 from edge_runtime.runtime.outputs import OutputBus
@@ -44,6 +45,7 @@ from edge_runtime.runtime.workers import (
 )
 from edge_runtime.scheduler.core import Job, PipelineSpec, Scheduler
 from edge_runtime.scheduler.costs import Cost, CostKey, CostModel, drift
+from edge_runtime.scheduler.governor import Decision, Governor, Reading, Step
 from edge_runtime.scheduler.loop import EventLoop, RealtimeLoop
 from edge_runtime.scheduler.planner import InfeasibleError, Plan
 
@@ -62,9 +64,25 @@ COST_REVIEW_S = 1.0
 _In = TypeVar("_In")
 _Out = TypeVar("_Out")
 
-#: A power mode -> the plan of the pipelines taking frames (``scheduler.planner``); raises
-#: :class:`InfeasibleError` when critical pipelines cannot fit it.
-Planner = Callable[[PowerMode, Mapping[str, Pipeline]], Plan]
+#: (A power mode, the pipelines, why to shed non-critical load or None) -> the plan of the
+#: pipelines taking frames (``scheduler.planner``); raises :class:`InfeasibleError` when
+#: critical pipelines cannot fit it.
+Planner = Callable[[PowerMode, Mapping[str, Pipeline], str | None], Plan]
+#: (seconds since the last sample, lane utilisation over them) -> what the module measures
+#: now (the simulated Jetson heats by the power that utilisation costs; a real one reads its
+#: sensors).
+PowerSampler = Callable[[float, Mapping[str, float]], Telemetry]
+#: How many governor decisions the session keeps for status() and the summary.
+DECISIONS_KEPT = 64
+
+
+@dataclass(frozen=True)
+class PowerControl:
+    """How a session samples the module's power and who decides on it (both optional)."""
+
+    sampler: PowerSampler | None = None
+    sample_s: float = 0.5
+    governor: Governor | None = None
 
 
 class LaneWorker(Protocol):
@@ -83,6 +101,8 @@ class _Payload:
     feed: Feed | None
     #: The engine the frame was submitted for (a re-plan may move the pipeline meanwhile).
     runner: BaseRunner
+    #: How long its run took on the lane (set when it completes).
+    run_s: float = 0.0
 
 
 def pipeline_spec(pipeline: Pipeline, expected_run_s: float | None,
@@ -113,7 +133,8 @@ class Session:
 
     def __init__(self, loop: EventLoop, pipelines: dict[str, Pipeline], power: PowerManager,
                  bus: OutputBus, costs: CostModel, planner: Planner,
-                 power_schedule: list[tuple[float, PowerMode]]) -> None:
+                 power_schedule: list[tuple[float, PowerMode]],
+                 control: PowerControl | None = None) -> None:
         self.loop = loop
         self.pipelines = dict(pipelines)
         self.power = power
@@ -142,6 +163,14 @@ class Session:
         self.cost_replans: list[str] = []
         #: The figures the plan in force was made with, per engine key in use.
         self._plan_costs: dict[CostKey, Cost] = {}
+        self.control = control or PowerControl()
+        #: The last telemetry sample, the governor's decisions (newest last) and, while the
+        #: governor sheds load, why.
+        self.telemetry: Telemetry | None = None
+        self.decisions: list[dict[str, object]] = []
+        self.shed: str | None = None
+        self._sampled_at = 0.0
+        self._busy_before: dict[str, float] = {}
         self._mode_since = 0.0
         self.ending = False
         self.started_at = 0.0
@@ -178,6 +207,9 @@ class Session:
             self.loop.call_at(start + at_s, self.switch_power, mode)
         self.loop.call_at(start, self._wake)
         self.loop.call_at(start + COST_REVIEW_S, self._review_costs)
+        self._sampled_at = start
+        if self.control.sampler is not None:
+            self.loop.call_at(start + self.control.sample_s, self._sample_power)
 
     def end(self) -> None:
         """Stop taking frames; finish what is in flight, then stop the loop (loop thread)."""
@@ -385,6 +417,7 @@ class Session:
         run_s = measured if error is None and 0 < measured <= now - job.started + 1e-6 \
             else now - job.started
         self.scheduler.complete(job, now, run_s)
+        payload.run_s = run_s
         self.metrics.lane_busy(job.lane, now - job.started)
         if error is None and job.started >= self._mode_since \
                 and payload.runner.lane == job.lane:
@@ -419,6 +452,10 @@ class Session:
             self._failed_elsewhere(pipeline, Stage.DECODE, exc)
             return
         done_at = self.loop.now()
+        if job.started is not None and not job.companions:
+            overhead = done_at - job.started - payload.run_s
+            self.loop.call_soon_threadsafe(self.scheduler.learn_overhead, pipeline.name,
+                                           overhead)
         missed = job.deadline is not None and done_at > job.deadline
         mode = self.metrics.current_mode()
         scored = result if pipeline.real_outputs and not isinstance(result, RawTensors) else None
@@ -477,7 +514,7 @@ class Session:
         if self.ending:
             return
         try:
-            plan = self.planner(mode, self.pipelines)
+            plan = self.planner(mode, self.pipelines, self.shed)
         except InfeasibleError as exc:
             log.error("power switch to %s refused: %s", mode.label, exc.message)
             self.refused_switches.append(f"{mode.label}: {exc.message}")
@@ -528,7 +565,7 @@ class Session:
         reloaded). If critical pipelines would no longer fit, the plan in force stays and the
         error is logged (the change itself has been made)."""
         try:
-            plan = self.planner(self.power.mode, self.pipelines)
+            plan = self.planner(self.power.mode, self.pipelines, self.shed)
         except InfeasibleError as exc:
             log.error("re-plan failed, keeping the current plan: %s", exc.message)
             return
@@ -575,7 +612,7 @@ class Session:
             log.info("run times drifted at %s (%s): planning again", self.power.mode.label,
                      "; ".join(why))
             try:
-                plan = self.planner(self.power.mode, self.pipelines)
+                plan = self.planner(self.power.mode, self.pipelines, self.shed)
             except InfeasibleError as exc:
                 log.error("after a drift, critical pipelines no longer fit; keeping the plan "
                           "in force: %s", exc.message)
@@ -583,6 +620,60 @@ class Session:
             else:
                 self.apply_plan(plan)
         self.loop.call_later(COST_REVIEW_S, self._review_costs)
+
+    # --- power: telemetry and the governor ----------------------------------------------------
+
+    def _sample_power(self) -> None:
+        """Sample the module (its power over the last period, as lane utilisation, heats the
+        simulated one), then let the governor decide on the reading."""
+        if self.ending:
+            return
+        assert self.control.sampler is not None
+        now = self.loop.now()
+        seconds, busy = now - self._sampled_at, self.metrics.busy_s()
+        utilisation = {lane: min(max((spent - self._busy_before.get(lane, 0.0)) / seconds,
+                                     0.0), 1.0) if seconds > 0 else 0.0
+                       for lane, spent in busy.items()}
+        self._sampled_at, self._busy_before = now, busy
+        self.telemetry = self.control.sampler(seconds, utilisation)
+        if self.control.governor is not None:
+            self._govern(now, self.telemetry)
+        self.loop.call_later(self.control.sample_s, self._sample_power)
+
+    def _govern(self, now: float, telemetry: Telemetry) -> None:
+        assert self.control.governor is not None
+        reading = Reading(now - self.started_at, telemetry.module_w, telemetry.hottest_c)
+        decision = self.control.governor.tick(reading, self.power.mode.label)
+        if decision.step is not Step.HOLD:
+            applied = self._apply_decision(decision)
+            if not applied:
+                self.control.governor.refused(decision)
+            self.record_decision(decision, applied, reading.at_s)
+
+    def _apply_decision(self, decision: Decision) -> bool:
+        """Carry out a governor decision; False when it could not be (logged)."""
+        if decision.step in (Step.SHED, Step.RESTORE):
+            self.shed = decision.reason if decision.step is Step.SHED else None
+            try:
+                plan = self.planner(self.power.mode, self.pipelines, self.shed)
+            except InfeasibleError as exc:
+                log.error("governor: %s: %s", decision.reason, exc.message)
+                return False
+            self.apply_plan(plan)
+            return True
+        assert decision.mode is not None
+        before = self.power.mode.id
+        self.switch_power(self.power.profile.resolve(decision.mode))
+        return self.power.mode.id != before
+
+    def record_decision(self, decision: Decision, applied: bool, at_s: float) -> None:
+        """Keep (and log) one governor decision for status() and the summary."""
+        log.info("governor at %.1f s: %s%s", at_s, decision.reason,
+                 "" if applied else " (could not be applied)")
+        self.decisions.append({"at_s": round(at_s, 3), "step": decision.step.value,
+                               "mode": decision.mode, "reason": decision.reason,
+                               "applied": applied})
+        del self.decisions[:-DECISIONS_KEPT]
 
     def _apply_grant(self, pipeline: Pipeline, variant: str, rate_hz: float | None,
                      paused: bool, reason: str | None) -> None:

@@ -65,6 +65,13 @@ class RuntimeStatus:
     loop_idle_s: float | None = None
     #: The plan in force (``scheduler.planner.Plan.to_dict``; None when not active).
     plan: dict[str, Any] | None = None
+    #: The last telemetry sample (``power.telemetry.Telemetry`` as a dict: rails, module
+    #: watts, temperatures, clocks, throttling, what could not be read); None before one.
+    telemetry: dict[str, Any] | None = None
+    #: The power governor's recent decisions, newest last (each: at_s, step, mode, reason,
+    #: applied), and why it sheds load now (None: it does not).
+    governor: list[dict[str, Any]] = field(default_factory=list)
+    shedding: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -60,6 +60,8 @@ class RunSummary:
     refused_switches: list[str] = field(default_factory=list)
     #: Plans made again because run times drifted from the plan's (mode: the first figure).
     cost_replans: list[str] = field(default_factory=list)
+    #: The power governor's decisions (at_s, step, mode, reason, applied), in order.
+    governor: list[dict[str, Any]] = field(default_factory=list)
     #: Batchable engines: engine -> mode -> batch size -> inferences (scheduler rule 10).
     batches: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
 
@@ -78,6 +80,7 @@ def summarise(*, device: PowerProfile, clock: str, duration_s: float, table: Tab
               plans: dict[str, dict[str, Any]] | None = None,
               refused_switches: list[str] | None = None,
               cost_replans: list[str] | None = None,
+              governor: list[dict[str, Any]] | None = None,
               batches: dict[str, dict[str, dict[str, int]]] | None = None) -> RunSummary:
     modes = {mode: {"seconds": round(seconds, 3), "watts": watts.get(mode),
                     "utilisation": {k: round(v, 4) for k, v in utilisation.get(mode, {}).items()}}
@@ -107,5 +110,6 @@ def summarise(*, device: PowerProfile, clock: str, duration_s: float, table: Tab
                           "worst": round(lateness.worst_s * 1e3, 3)},
         host_overruns=host_overruns, power_switches=power_switches, faults=faults, notes=notes,
         plans=plans, refused_switches=list(refused_switches or []),
-        cost_replans=list(cost_replans or []), batches=batches or {},
+        cost_replans=list(cost_replans or []), governor=list(governor or []),
+        batches=batches or {},
     )

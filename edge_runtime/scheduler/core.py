@@ -31,7 +31,10 @@ Rules. Everything that affects a scheduling decision lives in this module, and n
    mean: the expected run time plus ``TAIL_DEVIATIONS`` mean absolute deviations (learned the
    same way, as TCP's retransmission timer does), both for the job that would start and for
    the protected frame's own run, since a mean-sized reservation is overrun by every slower
-   than average run. A best-effort job that
+   than average run. The protected frame's reservation also holds the tail of what its
+   frames spend beyond the run before their output is out (handing over, noticing the end,
+   decoding, publishing: :meth:`Scheduler.learn_overhead`), since its deadline is met at the
+   output, not at the end of the run. A best-effort job that
    never fits never runs: its frames are dropped and counted, which is what best effort means.
    A reservation expires once its latest start has passed with no frame: the protected
    pipeline has stalled (a camera stopped), its frame could no longer be served in time, and
@@ -179,6 +182,10 @@ class _PipelineState:
     late_streak: int = 0
     #: Mean absolute deviation of the run time from ``expected_run_s`` (rule 7's tail).
     deviation_s: float = 0.0
+    #: What a frame spends on top of its run, from its start to its output (handing it to
+    #: the lane, noticing its end, decoding, publishing): learned mean and deviation.
+    overhead_s: float = 0.0
+    overhead_deviation_s: float = 0.0
 
     def learn(self, run_s: float) -> None:
         if self.expected_run_s is None:
@@ -188,6 +195,16 @@ class _PipelineState:
             error = sample - self.expected_run_s
             self.deviation_s += ESTIMATE_WEIGHT * (abs(error) - self.deviation_s)
             self.expected_run_s += ESTIMATE_WEIGHT * error
+
+    def learn_overhead(self, seconds: float) -> None:
+        error = max(seconds, 0.0) - self.overhead_s
+        self.overhead_deviation_s += ESTIMATE_WEIGHT * (abs(error) - self.overhead_deviation_s)
+        self.overhead_s += ESTIMATE_WEIGHT * error
+
+    @property
+    def overhead_tail_s(self) -> float:
+        """The overhead deadline protection reserves after a run (rule 7)."""
+        return self.overhead_s + TAIL_DEVIATIONS * self.overhead_deviation_s
 
     def reset(self, estimate: float, tail: float | None = None) -> None:
         """New clocks: a new mean; the deviation is the given tail's, else scales with it."""
@@ -210,7 +227,8 @@ class _PipelineState:
         if (spec.period_s is None or spec.deadline_s is None or self.last_release is None
                 or self.waiting or self.running is not None):
             return None
-        latest = self.last_release + spec.period_s + spec.deadline_s - self.tail_s
+        latest = self.last_release + spec.period_s + spec.deadline_s - self.tail_s \
+            - self.overhead_tail_s
         return latest if latest >= now else None
 
 
@@ -368,9 +386,9 @@ class Scheduler:
         (now DROPPED), so the caller counts them as late, not as replaced."""
         late: list[Job] = []
         for state in self._pipelines.values():
-            run_s = state.expected_run_s
-            if run_s is None:
+            if state.expected_run_s is None:
                 continue
+            run_s = state.expected_run_s + state.overhead_s
             while state.waiting and state.waiting[0].deadline is not None \
                     and now + run_s > state.waiting[0].deadline \
                     and state.late_streak < PROBE_AFTER:
@@ -491,6 +509,15 @@ class Scheduler:
 
     def expected_run_s(self, pipeline: str) -> float | None:
         return self._state(pipeline).expected_run_s
+
+    def learn_overhead(self, pipeline: str, seconds: float) -> None:
+        """A frame of ``pipeline`` reached its output ``seconds`` after its run ended on the
+        lane's own clock, counting from its start: what protection reserves on top of the
+        run (rule 7) and drop-before-run adds to it (rule 9). Unknown pipelines (removed
+        since) are ignored."""
+        state = self._pipelines.get(pipeline)
+        if state is not None:
+            state.learn_overhead(seconds)
 
     def _state(self, pipeline: str) -> _PipelineState:
         try:

@@ -333,10 +333,14 @@ def _check(mode_lanes: Sequence[str], choices: dict[str, _Choice]) -> dict[str, 
             for lane in lanes}
 
 
-def plan(mode: str, demands: Sequence[Demand], lanes: Sequence[str] = ()) -> Plan:
+def plan(mode: str, demands: Sequence[Demand], lanes: Sequence[str] = (),
+         shed: str | None = None) -> Plan:
     """Admit ``demands`` in ``mode`` (module docstring); raises :class:`InfeasibleError` when
-    critical pipelines cannot fit whatever else gives."""
-    choices = {d.name: _Choice(d, 0, d.rate_hz, False) for d in demands}
+    critical pipelines cannot fit whatever else gives. With ``shed`` (why: the power
+    governor's reason) non-critical load is shed before anything is tested: best-effort
+    pipelines paused, the other non-critical ones at their floors (``min_rate_hz``)."""
+    choices = {d.name: _shed(d, shed, mode) if shed else _Choice(d, 0, d.rate_hz, False)
+               for d in demands}
     checks = _check(lanes, choices)
     for _ in range(8 * len(choices) + 8):
         failing = [c for c in checks.values() if not c.fits]
@@ -353,6 +357,18 @@ def plan(mode: str, demands: Sequence[Demand], lanes: Sequence[str] = ()) -> Pla
         raise InfeasibleError(_infeasible_message(mode, failing), _plan(mode, choices, checks))
     choices, checks = _settle_best_effort(mode, lanes, choices, checks)
     return _plan(mode, choices, checks)
+
+
+def _shed(demand: Demand, why: str, mode: str) -> _Choice:
+    """A demand's choice in a shed plan (see :func:`plan`)."""
+    if demand.priority == CRITICAL:
+        return _Choice(demand, 0, demand.rate_hz, False)
+    if demand.priority == BEST_EFFORT:
+        return _Choice(demand, 0, demand.rate_hz, True, (f"paused at {mode}: {why}",))
+    floor = demand.min_rate_hz
+    if demand.rate_hz is None or floor is None or floor >= demand.rate_hz:
+        return _Choice(demand, 0, demand.rate_hz, False)
+    return _Choice(demand, 0, floor, False, (f"slowed to {floor:g} Hz at {mode}: {why}",))
 
 
 def _settle_best_effort(mode: str, lanes: Sequence[str], choices: dict[str, _Choice],

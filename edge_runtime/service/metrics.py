@@ -47,7 +47,9 @@ class RuntimeCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         status = self.runtime.status()
         yield from _pipeline_families(status)
-        yield from _module_families(status, self.runtime, read_thermal_zones(self.thermal_root))
+        sampled = (status.telemetry or {}).get("temperatures_c") or {}
+        yield from _module_families(status, self.runtime,
+                                    {**read_thermal_zones(self.thermal_root), **sampled})
         if self.liveness is not None:
             alive, ready = self.liveness()
             yield GaugeMetricFamily(f"{PREFIX}_alive", "1 while the scheduler makes progress "
@@ -121,8 +123,13 @@ def _module_families(status: RuntimeStatus, runtime: Runtime,
                                   labels=["source"])
         watts.add_metric([source], status.watts)
         yield watts
-    temps = GaugeMetricFamily(f"{PREFIX}_temperature_celsius", "Thermal zones (sysfs; none on "
-                              "a host without them)", labels=["zone"])
+    shedding = GaugeMetricFamily(f"{PREFIX}_power_shedding", "1 while the power governor sheds "
+                                 "non-critical load (over budget or too hot)",
+                                 value=float(status.shedding is not None))
+    yield shedding
+    temps = GaugeMetricFamily(f"{PREFIX}_temperature_celsius", "Thermal zones (this host's "
+                              "sysfs, and the power device's samples: the simulated module's "
+                              "tj-thermal)", labels=["zone"])
     for zone, celsius in temperatures.items():
         temps.add_metric([zone], celsius)
     yield temps

@@ -1,7 +1,9 @@
-"""The nvpmodel.conf parser, on real L4T confs (tests/fixtures/nvpmodel) and on malformed text."""
+"""The nvpmodel.conf parser, on real L4T confs (tests/fixtures/nvpmodel) and on malformed text;
+the parsers of nvpmodel -q and its state file, on captured output; reboot-requiring switches."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -9,8 +11,13 @@ import pytest
 from edge_runtime.power.nvpmodel import (
     NvpmodelConf,
     NvpmodelParseError,
+    NvpmodelStatus,
     parse_nvpmodel,
+    parse_nvpmodel_query,
+    parse_nvpmodel_status,
     read_nvpmodel,
+    read_nvpmodel_status,
+    reboot_reasons,
 )
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "nvpmodel"
@@ -307,3 +314,152 @@ def test_tpc_mask_must_be_an_integer() -> None:
     error = parse_error(text)
     assert "mask 'ff' is not an integer" in str(error)
     assert text.splitlines()[error.line - 1] == "TPC_POWER_GATING TPC_PG_MASK ff"
+
+
+# --- nvpmodel -q, its state file, and switches that need a reboot ----------------------------
+
+def captured(name: str) -> str:
+    return (FIXTURES / name).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("capture", "name", "mode_id", "fan", "messages"), [
+    ("nvpmodel_q_orin_nano_15w.txt", "15W", 0, None, ()),
+    ("nvpmodel_q_nano_fan_warning.txt", "MAXN", 0, None, ("NVPM WARN: fan mode is not set!",)),
+    ("nvpmodel_q_xavier_fan_mode.txt", "MODE_30W_4CORE", 5, "cool", ()),
+    ("nvpmodel_q_verbose_orin_nx16_super_40w.txt", "40W", 4, None, ()),
+])
+def test_captured_queries_parse(capture: str, name: str, mode_id: int, fan: str | None,
+                                messages: tuple[str, ...]) -> None:
+    query = parse_nvpmodel_query(captured(capture))
+    assert query is not None
+    assert (query.name, query.id, query.fan_mode, query.messages) == (name, mode_id, fan, messages)
+
+
+def test_the_verbose_query_holds_what_the_nodes_hold() -> None:
+    query = parse_nvpmodel_query(captured("nvpmodel_q_verbose_orin_nx16_super_40w.txt"))
+    assert query is not None
+    readings = {(r.param, r.arg): r for r in query.readings}
+    assert len(query.readings) == 37
+    assert sum(r.real == "1" for r in query.readings if r.param == "CPU_ONLINE") == 8
+    gpu = readings["GPU", "MAX_FREQ"]
+    assert gpu.path == "/sys/devices/platform/17000000.gpu/devfreq_dev/max_freq"
+    assert (gpu.real, gpu.conf) == ("1173000000", "1173000000")
+    assert readings["EMC", "MAX_FREQ"].conf == "9223372036854775807"  # -1 in the conf
+    # It is the 40W mode of the Super conf of the Orin NX 16GB, cap for cap.
+    w40 = conf("nvpmodel_p3767_0000_super.conf").mode(4)
+    assert w40.name == query.name
+    assert w40.gpu_max_hz == int(gpu.conf)
+    assert w40.tpc_pg_mask == int(readings["TPC_POWER_GATING", "TPC_PG_MASK"].real)
+    assert dict(w40.dla_max_hz) == {
+        0: int(readings["DLA0_CORE", "MAX_FREQ"].conf),
+        1: int(readings["DLA1_CORE", "MAX_FREQ"].conf)}
+
+
+def test_stderr_warnings_after_the_mode_do_not_matter() -> None:
+    query = parse_nvpmodel_query("NV Power Mode: MODE_15W\n1\n\nNVPM WARN: fan mode is not set!\n")
+    assert query is not None
+    assert (query.name, query.id) == ("MODE_15W", 1)
+    assert query.messages == ("NVPM WARN: fan mode is not set!",)
+
+
+@pytest.mark.parametrize("text", [
+    "", "\n\n", "garbage\n", "NVPM ERROR: failed to read PARAM CPU_ONLINE\n",
+    "NV Power Mode:\n0\n", "Power Mode: MAXN\n0\n",
+])
+def test_output_without_a_mode_is_none_and_a_warning(
+        text: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, "edge_runtime.power"):
+        assert parse_nvpmodel_query(text) is None
+    assert "no 'NV Power Mode:' line" in caplog.text
+
+
+@pytest.mark.parametrize("text", ["NV Power Mode: MAXN\n", "NV Power Mode: MAXN\nMAXN\n",
+                                  "NV Power Mode: MAXN\n-1\n", "NV Power Mode: MAXN\n0 1\n"])
+def test_a_mode_without_an_id_keeps_its_name(text: str,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, "edge_runtime.power"):
+        query = parse_nvpmodel_query(text)
+    assert query is not None
+    assert (query.name, query.id) == ("MAXN", None)
+    assert "no mode id after 'NV Power Mode: MAXN'" in caplog.text
+
+
+@pytest.mark.parametrize(("text", "mode_id", "fan"), [
+    ("pmode:0002", 2, None), ("pmode:0000\n", 0, None), ("pmode:0008 fmode:quiet", 8, "quiet"),
+    ("pmode:0001 fmode:cool\n", 1, "cool"),
+])
+def test_the_status_file(text: str, mode_id: int, fan: str | None) -> None:
+    assert parse_nvpmodel_status(text) == NvpmodelStatus(mode_id, fan)
+
+
+@pytest.mark.parametrize("text", ["", "pmode:", "pmode:abcd", "mode:0002", "xpmode:0002",
+                                  "pmode:0002x", "fmode:quiet"])
+def test_a_malformed_status_file_is_none_and_a_warning(
+        text: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, "edge_runtime.power"):
+        assert parse_nvpmodel_status(text, "status") is None
+    assert "status: no 'pmode:NNNN' field" in caplog.text
+
+
+def test_reading_the_status_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    status = tmp_path / "status"
+    status.write_text("pmode:0003", encoding="utf-8")
+    assert read_nvpmodel_status(status) == NvpmodelStatus(3)
+    with caplog.at_level(logging.WARNING, "edge_runtime.power"):
+        assert read_nvpmodel_status(tmp_path / "absent") is None
+    assert "No such file" in caplog.text
+
+
+def test_online_cores_and_settings() -> None:
+    parsed = conf("nvpmodel_p3701_0004.conf")
+    assert parsed.mode("MODE_15W").online_cores == frozenset(range(4))
+    assert parsed.mode("MAXN").online_cores == frozenset(range(8))
+    assert parsed.mode("MODE_15W").setting("TPC_POWER_GATING", "TPC_PG_MASK") == "248"
+    assert parsed.mode("MODE_15W").setting("GPU", "MAX_FREQ") == 408000000
+    assert parsed.mode("MODE_15W").setting("GPU", "NO_SUCH_ARG") is None
+
+
+def test_agx_orin_30w_to_maxn_needs_a_reboot() -> None:
+    # The captured prompt (nvpmodel_m_reboot_prompt.txt) is this switch on an AGX Orin.
+    parsed = conf("nvpmodel_p3701_0000.conf")
+    reasons = reboot_reasons(parsed.mode("MODE_30W"), parsed.mode("MAXN"))
+    assert reasons == ("CPU cores online 8 (0-7) -> 12 (0-11)", "GPU TPC_PG_MASK 240 -> 0")
+    assert reboot_reasons(parsed.mode("MAXN"), parsed.mode("MODE_30W")) == (
+        "CPU cores online 12 (0-11) -> 8 (0-7)", "GPU TPC_PG_MASK 0 -> 240")
+
+
+def test_orin_nano_7w_needs_one_and_the_super_modes_switch_live() -> None:
+    jp5 = conf("nvpmodel_p3767_0003.conf")
+    assert reboot_reasons(jp5.mode("15W"), jp5.mode("7W")) == (
+        "CPU cores online 6 (0-5) -> 4 (0-3)", "GPU TPC_PG_MASK 240 -> 252")
+    sup = conf("nvpmodel_p3767_0003_super.conf")
+    for a in sup.modes:
+        for b in sup.modes:
+            assert reboot_reasons(a, b) == (), (a.name, b.name)
+
+
+def test_a_mask_change_alone_needs_a_reboot() -> None:
+    parsed = conf("nvpmodel_p3701_0004.conf")
+    assert reboot_reasons(parsed.mode("MAXN"), parsed.mode("MODE_30W")) == (
+        "GPU TPC_PG_MASK 128 -> 240",)
+    assert reboot_reasons(parsed.mode("MAXN"), parsed.mode("MODE_40W")) == ()
+
+
+def test_modes_marked_as_needing_a_reboot() -> None:
+    sup = conf("nvpmodel_p3767_0003_super.conf")
+    w15, maxn = sup.mode("15W"), sup.mode("MAXN_SUPER")
+    assert reboot_reasons(w15, maxn, always=["maxn_super"]) == (
+        "MAXN_SUPER is marked as needing a reboot",)
+    assert reboot_reasons(maxn, w15, always=["MAXN_SUPER"]) == (
+        "MAXN_SUPER is marked as needing a reboot",)
+    assert reboot_reasons(w15, sup.mode("25W"), always=["MAXN_SUPER"]) == ()
+
+
+def test_cores_in_other_places_count_as_a_change() -> None:
+    text = GOOD.replace("CORE_0 /sys/devices/system/cpu/cpu0/online",
+                        "CORE_0 /sys/devices/system/cpu/cpu0/online\n"
+                        "CORE_1 /sys/devices/system/cpu/cpu1/online")
+    text = text.replace("< POWER_MODEL ID=1 NAME=5W >\nCPU_ONLINE CORE_0 1",
+                        "< POWER_MODEL ID=1 NAME=5W >\nCPU_ONLINE CORE_0 0\nCPU_ONLINE CORE_1 1")
+    parsed = parse_nvpmodel(text)
+    assert reboot_reasons(parsed.mode(0), parsed.mode(1)) == ("CPU cores online 1 (0) -> 1 (1)",)

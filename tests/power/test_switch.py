@@ -3,6 +3,7 @@ nvpmodel here are a recording runner (the systemd container test runs the real s
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import threading
@@ -11,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from edge_runtime.power.switch import AgentSwitch, SudoSwitch, SwitchError, serve_agent
+from edge_runtime.power.switch import (
+    AgentSwitch,
+    RebootRequiredError,
+    SudoSwitch,
+    SwitchError,
+    serve_agent,
+)
 
 
 class Recorder:
@@ -88,3 +95,134 @@ def test_no_agent_is_one_line_with_the_fix(tmp_path: Path) -> None:
     with pytest.raises(SwitchError, match=r"cannot reach the power agent .*"
                                           r"edge-runtime-power\.socket"):
         AgentSwitch(tmp_path / "absent.sock").switch(0)
+
+
+# --- the real subprocess path, with stand-in sudo and nvpmodel on PATH ------------------------
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "nvpmodel"
+
+#: A stand-in sudo: records its arguments, refuses with a password prompt where told, else
+#: drops ``-n`` and runs the rest (as the real sudo does under the NOPASSWD rule).
+SUDO = """#!/bin/sh
+printf '%s\\n' "$*" >> "{log}/sudo.log"
+if [ -f "{log}/sudo.password" ]; then
+    echo "sudo: a password is required" >&2
+    exit 1
+fi
+[ "$1" = "-n" ] && shift
+exec "$@"
+"""
+#: A stand-in nvpmodel: records its arguments and what its stdin is, prints what
+#: ``nvpmodel.reply`` holds and exits with ``nvpmodel.rc``.
+NVPMODEL = """#!/bin/sh
+printf '%s\\n' "$*" >> "{log}/nvpmodel.log"
+readlink /proc/self/fd/0 >> "{log}/nvpmodel.stdin"
+[ -f "{log}/nvpmodel.reply" ] && cat "{log}/nvpmodel.reply"
+exit "$(cat "{log}/nvpmodel.rc" 2>/dev/null || echo 0)"
+"""
+
+
+class StandIns:
+    """``sudo`` and ``nvpmodel`` scripts in ``tmp_path/bin``, first on PATH."""
+
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.dir = tmp_path / "standins"
+        bin_dir = self.dir / "bin"
+        bin_dir.mkdir(parents=True)
+        for name, text in (("sudo", SUDO), ("nvpmodel", NVPMODEL)):
+            script = bin_dir / name
+            script.write_text(text.format(log=self.dir), encoding="utf-8")
+            script.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+
+    def calls(self, name: str) -> list[str]:
+        """The argument lines ``name`` was run with (none: never run)."""
+        log = self.dir / f"{name}.log"
+        return log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+
+    def reply(self, text: str, returncode: int = 0) -> None:
+        (self.dir / "nvpmodel.reply").write_text(text, encoding="utf-8")
+        (self.dir / "nvpmodel.rc").write_text(str(returncode), encoding="utf-8")
+
+    def ask_for_password(self) -> None:
+        (self.dir / "sudo.password").touch()
+
+    def stdin(self) -> list[str]:
+        return (self.dir / "nvpmodel.stdin").read_text(encoding="utf-8").splitlines()
+
+
+@pytest.fixture
+def standins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StandIns:
+    return StandIns(tmp_path, monkeypatch)
+
+
+def test_the_stand_ins_see_exactly_sudo_n_nvpmodel_m_n(standins: StandIns) -> None:
+    SudoSwitch("nvpmodel").switch(2)
+    assert standins.calls("sudo") == ["-n nvpmodel -m 2"]
+    assert standins.calls("nvpmodel") == ["-m 2"]
+
+
+@pytest.fixture
+def stdin_is_a_pipe() -> Iterator[None]:
+    """This process's fd 0 a pipe (as a terminal would be, something a child could wait on),
+    so that only an explicit empty stdin makes nvpmodel's stdin /dev/null."""
+    saved = os.dup(0)
+    read_end, write_end = os.pipe()
+    os.dup2(read_end, 0)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 0)
+        for fd in (saved, read_end, write_end):
+            os.close(fd)
+
+
+@pytest.mark.usefixtures("stdin_is_a_pipe")
+def test_nvpmodel_gets_an_empty_stdin_so_a_question_cannot_hang(standins: StandIns) -> None:
+    SudoSwitch("nvpmodel").switch(1)
+    assert standins.stdin() == ["/dev/null"]
+
+
+def test_a_sudo_password_prompt_is_one_line_naming_the_rule(standins: StandIns) -> None:
+    standins.ask_for_password()
+    with pytest.raises(SwitchError) as info:
+        SudoSwitch("nvpmodel").switch(3)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("sudo -n nvpmodel -m 3 failed: sudo: a password is required (")
+    assert "/etc/sudoers.d/edge-runtime needs '" in message
+    assert "ALL=(root) NOPASSWD: nvpmodel -m 3'" in message
+    assert "deploy/jetson/install.sh" in message
+    assert standins.calls("nvpmodel") == []
+
+
+@pytest.mark.parametrize("capture", ["nvpmodel_m_reboot_declined.txt",
+                                     "nvpmodel_m_reboot_prompt.txt"])
+def test_nvpmodels_reboot_question_is_a_refusal_not_a_switch(
+        standins: StandIns, capture: str) -> None:
+    # The captured answer, exit status 0 or 1 alike: nothing was switched either way.
+    standins.reply((FIXTURES / capture).read_text(encoding="utf-8"))
+    with pytest.raises(RebootRequiredError) as info:
+        SudoSwitch("nvpmodel").switch(2)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "only through a reboot, so nothing was switched" in message
+    assert "`sudo nvpmodel -m 2`" in message and "or pick another mode" in message
+
+
+def test_an_nvpm_error_with_exit_status_0_is_still_a_failure(standins: StandIns) -> None:
+    standins.reply("NVPM ERROR: Error opening /sys/devices/gpu.0/tpc_pg_mask\n", 0)
+    with pytest.raises(SwitchError, match=r"failed: NVPM ERROR: Error opening "):
+        SudoSwitch("nvpmodel").switch(0)
+
+
+def test_a_missing_nvpmodel_is_one_line(standins: StandIns) -> None:
+    with pytest.raises(SwitchError, match=r"^sudo -n /nonexistent/nvpmodel -m 0 failed: "):
+        SudoSwitch("/nonexistent/nvpmodel").switch(0)
+
+
+def test_the_agent_passes_a_reboot_refusal_on_as_one(agent: tuple[Path, Recorder]) -> None:
+    path, run = agent
+    run.stderr = (FIXTURES / "nvpmodel_m_reboot_prompt.txt").read_text(encoding="utf-8")
+    with pytest.raises(RebootRequiredError, match="only through a reboot"):
+        AgentSwitch(path).switch(0)

@@ -317,3 +317,37 @@ def test_a_measured_tail_seeds_the_reservation_of_a_new_activation() -> None:
     assert s.decide(now=20.07) == []  # 40 ms would fit before 20.115; its 60 ms tail does not
     s.reset_estimates({"varied": 0.040}, {"varied": 0.040})  # new clocks, a steady engine
     assert [j.pipeline for j in s.decide(now=20.07)] == ["varied"]
+
+
+def test_protection_reserves_what_the_protected_frames_spend_after_their_run() -> None:
+    """Critical outputs leave 10 ms after their runs end (handing over, decoding,
+    publishing): a lower-class job that ends in time for the critical run alone is held
+    back, since the deadline is met at the output. Before any overhead is learned it runs."""
+    def scenario(overhead_s: float | None) -> list[str]:
+        s = make(PipelineSpec("crit", "gpu", CRITICAL, 0.020, period_s=0.1,
+                              expected_run_s=0.005),
+                 PipelineSpec("low", "gpu", BEST_EFFORT, None, expected_run_s=0.040),
+                 lanes=("gpu",))
+        for index in range(10):
+            learn(s, "low", 0.040, at=float(index))
+            if overhead_s is not None:
+                s.learn_overhead("crit", overhead_s)
+        s.submit("crit", 0, release=20.0, now=20.0)
+        (crit,) = s.decide(now=20.0)
+        s.complete(crit, now=20.005)
+        # next critical frame (20.1) must start by 20.115 for its run, 20.105 with overhead
+        s.submit("low", 99, release=20.07, now=20.07)
+        return [j.pipeline for j in s.decide(now=20.07)]  # low ends at 20.11
+
+    assert scenario(None) == ["low"]
+    assert scenario(0.010) == []
+
+
+def test_drop_before_run_counts_the_overhead_after_the_run() -> None:
+    s = make(PipelineSpec("det", "gpu", CRITICAL, 0.030, queue_depth=2, expected_run_s=0.010),
+             lanes=("gpu",))
+    for _ in range(30):
+        s.learn_overhead("det", 0.008)
+    s.submit("det", 0, release=0.000, now=0.000)  # deadline 0.030: 10 ms run + 8 ms after
+    assert s.expire(now=0.011) == []
+    assert [j.frame_index for j in s.expire(now=0.013)] == [0]

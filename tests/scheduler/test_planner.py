@@ -161,3 +161,20 @@ def test_a_best_effort_pipeline_short_of_its_own_deadline_runs_as_best_effort() 
     assert result.fits and (grant.lane, grant.rate_hz, grant.paused) == ("gpu", 5, False)
     assert grant.reason is not None and grant.reason.startswith("best effort at 15W, may miss")
     assert dict(result.lanes["gpu"].soft)["rear"] in grant.reason
+
+
+def test_a_shed_plan_pauses_best_effort_and_floors_the_rest_but_never_touches_critical() -> None:
+    demands = [front(), demand("side", HIGH, 20, gpu(0.004)),
+               demand("map", NORMAL, 8, gpu(0.004), min_rate=8),
+               demand("rear", BEST_EFFORT, 10, gpu(0.020))]
+    asked = plan("40W", demands, LANES)
+    assert not any(g.reason for g in asked.grants.values())
+    shed = plan("40W", demands, LANES, shed="power 24.0 W over the 20 W budget")
+    grants = shed.grants
+    assert (grants["front"].rate_hz, grants["front"].paused, grants["front"].reason) == \
+        (30, False, None)
+    assert grants["side"].rate_hz == 5 and grants["side"].reason == \
+        "slowed to 5 Hz at 40W: power 24.0 W over the 20 W budget"
+    assert grants["map"].rate_hz == 8 and grants["map"].reason is None  # at its floor already
+    assert grants["rear"].paused and grants["rear"].reason is not None
+    assert shed.lanes["gpu"].utilisation < asked.lanes["gpu"].utilisation
