@@ -234,16 +234,23 @@ def _numbered(directory: Path, pattern: str, prefix: str, suffix: str) -> list[t
     return [(number, path) for _, number, path in sorted(numbered)]
 
 
-def _hwmon_rails(root: Path, hwmon: Path, problems: list[str]) -> Iterator[Rail]:
-    """The hwmon driver gives each channel's bus voltage (mV) and current (mA), not power."""
-    for channel, label_file in _numbered(hwmon, "in*_label", "in", "_label"):
+def _rail_labels(root: Path, directory: Path, pattern: str, prefix: str, suffix: str,
+                 problems: list[str]) -> Iterator[tuple[str, str]]:
+    """(channel number, label) of every channel in ``directory`` that is a rail (both
+    layouts); an unreadable label is a problem, not a rail."""
+    for number, label_file in _numbered(directory, pattern, prefix, suffix):
         try:
             label = _text(label_file)
         except _UnreadableError as exc:
             problems.append(f"rails[{_where(root, label_file)}]: {exc}")
             continue
-        if not _counts_as_rail(label):
-            continue
+        if _counts_as_rail(label):
+            yield number, label
+
+
+def _hwmon_rails(root: Path, hwmon: Path, problems: list[str]) -> Iterator[Rail]:
+    """The hwmon driver gives each channel's bus voltage (mV) and current (mA), not power."""
+    for channel, label in _rail_labels(root, hwmon, "in*_label", "in", "_label", problems):
         volts = _milli(root, hwmon / f"in{channel}_input", 0, problems, label)
         amps = _milli(root, hwmon / f"curr{channel}_input", -MAX_MILLI, problems, label)
         watts = None if volts is None or amps is None else volts * amps
@@ -252,14 +259,7 @@ def _hwmon_rails(root: Path, hwmon: Path, problems: list[str]) -> Iterator[Rail]
 
 def _iio_rails(root: Path, device: Path, problems: list[str]) -> Iterator[Rail]:
     """The downstream ina3221x driver names channels ``rail_name_<k>`` and computes power."""
-    for k, label_file in _numbered(device, "rail_name_*", "rail_name_", ""):
-        try:
-            label = _text(label_file)
-        except _UnreadableError as exc:
-            problems.append(f"rails[{_where(root, label_file)}]: {exc}")
-            continue
-        if not _counts_as_rail(label):
-            continue
+    for k, label in _rail_labels(root, device, "rail_name_*", "rail_name_", "", problems):
         volts = _milli(root, device / f"in_voltage{k}_input", 0, problems, label)
         amps = _milli(root, device / f"in_current{k}_input", -MAX_MILLI, problems, label)
         watts = _milli(root, device / f"in_power{k}_input", -MAX_MILLI, problems, label)
