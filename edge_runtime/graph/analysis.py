@@ -6,6 +6,10 @@ follow it (bias, batch-norm, activation, residual add) into one kernel, so a fus
 layer launch and no round trip through memory. Counts are in elements, not bytes: the engine's
 precision decides bytes per element.
 
+SiLU, which exporters write as ``x * Sigmoid(x)`` (a Sigmoid and a Mul that both read the
+convolution's output), fuses as well: TensorRT recognises the pair as one pointwise activation
+and folds it into the convolution's epilogue, like a Relu.
+
 Only what shape inference can resolve is counted; ops inside control-flow subgraphs (If, Loop,
 Scan) are not, and the profile says so (``uncounted_ops``).
 """
@@ -62,10 +66,20 @@ class LayerCost:
     fused: tuple[str, ...] = ()
     sparse: bool = False
     """The layer's weights are 2:4-sparse (TensorRT runs it on sparse tensor-core kernels)."""
+    output_channels: int = 0
+    """Output channels of a compute layer (a convolution's filters, a matrix product's last
+    dimension); 0 when unknown or not a compute layer. With ``output_elements`` it gives the
+    layer's shape as a GEMM: ``output_channels`` columns by ``output_elements /
+    output_channels`` rows (output positions times batch)."""
 
     @property
     def activation_elements(self) -> int:
         return self.input_elements + self.output_elements
+
+    @property
+    def output_positions(self) -> int:
+        """Output positions (pixels times batch) of a compute layer; 0 when unknown."""
+        return self.output_elements // self.output_channels if self.output_channels else 0
 
 
 @dataclass(frozen=True)
@@ -99,7 +113,7 @@ class CostProfile:
                 {"name": layer.name, "op": layer.op_type, "macs": layer.macs,
                  "in": layer.input_elements, "out": layer.output_elements,
                  "weights": layer.weight_elements, "fused": list(layer.fused),
-                 "sparse": layer.sparse}
+                 "sparse": layer.sparse, "out_channels": layer.output_channels}
                 for layer in self.layers
             ],
         }
@@ -112,7 +126,8 @@ class CostProfile:
             LayerCost(name=d["name"], op_type=d["op"], macs=int(d["macs"]),
                       input_elements=int(d["in"]), output_elements=int(d["out"]),
                       weight_elements=int(d["weights"]), fused=tuple(d.get("fused", ())),
-                      sparse=bool(d.get("sparse", False)))
+                      sparse=bool(d.get("sparse", False)),
+                      output_channels=int(d.get("out_channels", 0)))
             for d in layers_data
         )
         shapes = data.get("input_shapes", {})
@@ -247,6 +262,7 @@ def analyse(model: ModelProto, input_shapes: Mapping[str, Sequence[int]],
     weights = {init.name for init in inferred.graph.initializer}
     consumers = Counter(name for node in inferred.graph.node for name in node.input)
     graph_outputs_ = {v.name for v in inferred.graph.output}
+    silu = _silu_pairs(inferred.graph.node, consumers)
     layers: list[LayerCost] = []
     owner: dict[str, int] = {}  # tensor name -> index of the layer that produced it (fusable)
     uncounted: Counter[str] = Counter()
@@ -259,7 +275,7 @@ def analyse(model: ModelProto, input_shapes: Mapping[str, Sequence[int]],
         activations = [n for n in node.input if n and n not in weights]
         weight_elems = sum(_elements(shapes.get(n)) for n in node.input if n in weights)
         out_elems = sum(_elements(shapes.get(n)) for n in node.output if n)
-        producer = _fusion_target(node, activations, owner, consumers, graph_outputs_)
+        producer = _fusion_target(node, activations, owner, consumers, graph_outputs_, silu)
         if producer is not None:
             base = layers[producer]
             side_inputs = sum(_elements(shapes.get(n)) for n in activations if n not in owner
@@ -267,7 +283,7 @@ def analyse(model: ModelProto, input_shapes: Mapping[str, Sequence[int]],
             layers[producer] = LayerCost(
                 base.name, base.op_type, base.macs, base.input_elements + side_inputs,
                 out_elems, base.weight_elements + weight_elems, (*base.fused, node.op_type),
-                base.sparse)
+                base.sparse, base.output_channels)
             for name in node.output:
                 owner[name] = producer
             continue
@@ -276,7 +292,8 @@ def analyse(model: ModelProto, input_shapes: Mapping[str, Sequence[int]],
         in_elems = sum(_elements(shapes.get(n)) for n in activations)
         layers.append(LayerCost(node.name or f"{node.op_type}_{len(layers)}", node.op_type,
                                 macs, in_elems, out_elems, weight_elems,
-                                sparse=bool(node.name) and node.name in sparse_layers))
+                                sparse=bool(node.name) and node.name in sparse_layers,
+                                output_channels=_output_channels(node, shapes)))
         for name in node.output:
             owner[name] = len(layers) - 1
     resolved = {k: list(v) for k, v in input_shapes.items()}
@@ -290,15 +307,56 @@ def _forward_owner(node: NodeProto, owner: dict[str, int]) -> None:
             owner[name] = owner[node.input[0]]
 
 
+def _output_channels(node: NodeProto, shapes: Mapping[str, Shape]) -> int:
+    """Output channels of a compute node (dimension 1 of a convolution's output, the last
+    dimension of a matrix product's); 0 for other nodes or unknown shapes."""
+    if node.op_type not in COMPUTE_OPS or not node.output:
+        return 0
+    output = shapes.get(node.output[0])
+    if not output:
+        return 0
+    if node.op_type in ("Conv", "ConvTranspose"):
+        return int(output[1]) if len(output) > 1 else 0
+    if node.op_type in ("Gemm", "MatMul"):
+        return int(output[-1])
+    return 0
+
+
+def _silu_pairs(nodes: Sequence[NodeProto], consumers: Mapping[str, int]) -> dict[str, str]:
+    """SiLU written as ``Mul(x, Sigmoid(x))``: the tensor ``x`` of each such pair -> the Mul's
+    output, for pairs where ``x`` feeds nothing else and the Sigmoid feeds only the Mul."""
+    sigmoids = {node.output[0]: node.input[0] for node in nodes
+                if node.op_type == "Sigmoid" and node.input and node.output}
+    pairs: dict[str, str] = {}
+    for node in nodes:
+        if node.op_type != "Mul" or len(node.input) != 2:
+            continue
+        for x, s in (tuple(node.input), tuple(reversed(node.input))):
+            if sigmoids.get(s) == x and consumers.get(x, 0) == 2 \
+                    and consumers.get(s, 0) == 1:
+                pairs[x] = node.output[0]
+    return pairs
+
+
 def _fusion_target(
     node: NodeProto, activations: Sequence[str], owner: Mapping[str, int],
     consumers: Mapping[str, int], graph_outputs_: set[str],
+    silu: Mapping[str, str] | None = None,
 ) -> int | None:
     """The layer this node fuses into: a fusable op whose main input comes from a compute layer
-    (or a layer already fused into one) and has no other consumer."""
+    (or a layer already fused into one) and has no other consumer, or either half of a SiLU
+    (``silu``: see :func:`_silu_pairs`) on such a layer's output."""
     if node.op_type not in FUSABLE_OPS or not activations:
         return None
     main = activations[0]
+    if silu:
+        if node.op_type == "Sigmoid" and main in silu and main in owner \
+                and main not in graph_outputs_:
+            return owner[main]
+        x = next((n for n in activations if silu.get(n) == node.output[0]), None)
+        if node.op_type == "Mul" and x is not None and x in owner \
+                and all(owner.get(n) == owner[x] for n in activations):
+            return owner[x]
     if main not in owner or consumers.get(main, 0) != 1 or main in graph_outputs_:
         return None
     return owner[main]

@@ -13,10 +13,13 @@ totals, and the published figures they are checked against, are in ``docs/simula
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import onnx
 from onnx import ModelProto, TensorProto, helper, numpy_helper
 
@@ -50,8 +53,10 @@ class _Graph:
         return name
 
     def conv(self, x: str, cout: int, kernel: int, stride: int = 1, pad: int | None = None,
-             group: int = 1, relu: bool = True, shared: str | None = None) -> str:
-        """Conv (+ bias, + ReLU); convs given the same ``shared`` key share one weight."""
+             group: int = 1, relu: bool = True, shared: str | None = None,
+             silu: bool = False) -> str:
+        """Conv (+ bias, + ReLU, or + SiLU written as exporters write it: ``x * Sigmoid(x)``);
+        convs given the same ``shared`` key share one weight."""
         cin = self.channels[x]
         name = self._name("conv")
         pad = kernel // 2 if pad is None else pad
@@ -66,7 +71,32 @@ class _Graph:
             "Conv", [x, weight, bias], [out], name=name, kernel_shape=[kernel, kernel],
             strides=[stride, stride], pads=[pad] * 4, group=group))
         self.channels[out] = cout
+        if silu:
+            return self.silu(out)
         return self.relu(out) if relu else out
+
+    def op(self, op_type: str, inputs: Sequence[str], channels: int, outputs: int = 1,
+           **attributes: Any) -> list[str]:
+        """Any other node; its outputs have ``channels`` channels (for the next conv)."""
+        name = self._name(op_type.lower())
+        names = [f"{name}.y{i}" for i in range(outputs)] if outputs > 1 else [name]
+        self.nodes.append(helper.make_node(op_type, list(inputs), names, name=name,
+                                           **attributes))
+        for out in names:
+            self.channels[out] = channels
+        return names
+
+    def silu(self, x: str) -> str:
+        """``x * Sigmoid(x)``: how PyTorch exports ``nn.SiLU`` to ONNX (no SiLU operator)."""
+        (gate,) = self.op("Sigmoid", [x], self.channels[x])
+        return self.op("Mul", [x, gate], self.channels[x])[0]
+
+    def constant(self, name: str, values: npt.ArrayLike, dtype: type = np.int64) -> str:
+        """A small initializer with values (split sizes, shapes, scales): shape inference
+        reads them."""
+        tensor = numpy_helper.from_array(np.asarray(values, dtype=dtype), name)
+        self.initializers.append(tensor)
+        return name
 
     def relu(self, x: str) -> str:
         out = self._name("relu")
@@ -260,6 +290,175 @@ def ssd_mobilenet_v1() -> ModelProto:
     return g.model(outputs)
 
 
+# --- YOLO11 -----------------------------------------------------------------------------------
+
+#: Ultralytics ``yolo11.yaml`` scales: (depth multiple, width multiple, max channels).
+YOLO11_SCALES: dict[str, tuple[float, float, int]] = {
+    "n": (0.50, 0.25, 1024), "s": (0.50, 0.50, 1024), "m": (0.50, 1.00, 512),
+    "l": (1.00, 1.00, 512), "x": (1.00, 1.50, 512)}
+
+
+class _Yolo:
+    """The blocks of Ultralytics YOLO11 (``ultralytics/nn/modules``) as exported to ONNX: every
+    ``Conv`` is convolution (batch-norm folded into its bias) + SiLU as Sigmoid and Mul,
+    ``chunk``/``split`` are Split nodes, ``torch.cat`` is Concat."""
+
+    def __init__(self, g: _Graph, scale: str) -> None:
+        self.g = g
+        self.depth, self.width, self.max_channels = YOLO11_SCALES[scale]
+        self.all_c3k = scale in "mlx"  # parse_model: every C3k2 of the m/l/x sizes uses C3k blocks
+
+    def channels(self, c: int) -> int:
+        """``make_divisible(min(c, max_channels) * width, 8)``."""
+        return int(math.ceil(min(c, self.max_channels) * self.width / 8) * 8)
+
+    def repeats(self, n: int) -> int:
+        return max(round(n * self.depth), 1) if n > 1 else n
+
+    def conv(self, x: str, c: int, k: int = 1, s: int = 1, g: int = 1,
+             act: bool = True) -> str:
+        return self.g.conv(x, c, k, stride=s, group=g, relu=False, silu=act)
+
+    def split(self, x: str, sizes: Sequence[int], axis: int = 1) -> list[str]:
+        sizes_name = self.g.constant(f"{self.g._name('split')}.sizes", sizes)
+        parts = self.g.op("Split", [x, sizes_name], 0, outputs=len(sizes), axis=axis)
+        for part, size in zip(parts, sizes, strict=True):
+            self.g.channels[part] = size
+        return parts
+
+    def concat(self, parts: Sequence[str], axis: int = 1) -> str:
+        return self.g.op("Concat", parts, sum(self.g.channels[p] for p in parts), axis=axis)[0]
+
+    def bottleneck(self, x: str, c: int, hidden: int) -> str:
+        """``Bottleneck(c, c, shortcut=True, k=(3, 3))``: two 3x3 convs and the residual."""
+        y = self.conv(self.conv(x, hidden, 3), c, 3)
+        return self.g.add(y, x, relu=False)
+
+    def c3k(self, x: str, c: int) -> str:
+        """``C3k(c, c, n=2, e=0.5)``: a CSP block of two bottlenecks."""
+        hidden = c // 2
+        y = self.conv(x, hidden)
+        for _ in range(2):
+            y = self.bottleneck(y, hidden, hidden)
+        return self.conv(self.concat([y, self.conv(x, hidden)]), c)
+
+    def c3k2(self, x: str, c2: int, n: int, c3k: bool = False, e: float = 0.5) -> str:
+        """``C3k2``: a C2f whose inner blocks are C3k (``c3k``) or bottlenecks of width c/2."""
+        c = int(c2 * e)
+        parts = self.split(self.conv(x, 2 * c), [c, c])
+        for _ in range(self.repeats(n)):
+            last = parts[-1]
+            inner = c3k or self.all_c3k
+            parts.append(self.c3k(last, c) if inner else self.bottleneck(last, c, c // 2))
+        return self.conv(self.concat(parts), c2)
+
+    def sppf(self, x: str, c2: int) -> str:
+        """``SPPF(k=5)``: three chained 5x5 max-pools, concatenated."""
+        parts = [self.conv(x, self.g.channels[x] // 2)]
+        for _ in range(3):
+            parts.append(self.g.maxpool(parts[-1], 5, 1, 2))
+        return self.conv(self.concat(parts), c2)
+
+    def attention(self, x: str, size: int) -> str:
+        """``Attention(dim, num_heads=dim // 64, attn_ratio=0.5)`` over the ``size`` positions
+        of the stride-32 map."""
+        g, dim = self.g, self.g.channels[x]
+        heads = dim // 64
+        head_dim, key_dim = dim // heads, dim // heads // 2
+        qkv = self.conv(x, dim + 2 * key_dim * heads, act=False)
+        shape = g.constant(f"{g._name('shape')}.v", [1, heads, 2 * key_dim + head_dim, size])
+        q, k, v = self.split(g.op("Reshape", [qkv, shape], 0)[0], [key_dim, key_dim, head_dim],
+                             axis=2)
+        (qt,) = g.op("Transpose", [q], 0, perm=[0, 1, 3, 2])
+        (scores,) = g.op("MatMul", [qt, k], 0)
+        scale = g.constant(f"{g._name('scale')}.v", np.float32(key_dim ** -0.5), np.float32)
+        (probs,) = g.op("Softmax", [g.op("Mul", [scores, scale], 0)[0]], 0, axis=-1)
+        (probs_t,) = g.op("Transpose", [probs], 0, perm=[0, 1, 3, 2])
+        (mixed,) = g.op("MatMul", [v, probs_t], 0)
+        side = math.isqrt(size)
+        image = g.constant(f"{g._name('shape')}.v", [1, dim, side, side])
+        (mixed_image,) = g.op("Reshape", [mixed, image], dim)
+        (v_image,) = g.op("Reshape", [v, image], dim)
+        positional = self.conv(v_image, dim, 3, g=dim, act=False)
+        return self.conv(g.add(mixed_image, positional, relu=False), dim, act=False)
+
+    def c2psa(self, x: str, n: int, size: int) -> str:
+        """``C2PSA``: half the channels through ``n`` PSA blocks (attention + 2-conv FFN, each
+        with its residual)."""
+        c1 = self.g.channels[x]
+        c = c1 // 2
+        a, b = self.split(self.conv(x, 2 * c), [c, c])
+        for _ in range(self.repeats(n)):
+            b = self.g.add(self.attention(b, size), b, relu=False)
+            b = self.g.add(self.conv(self.conv(b, 2 * c), c, act=False), b, relu=False)
+        return self.conv(self.concat([a, b]), c1)
+
+    def detect(self, levels: Sequence[str], classes: int, size: int) -> str:
+        """``Detect`` (YOLO11 head: depthwise-separable class branch), exported with its
+        decoding: DFL (softmax over 16 bins, a fixed 1x1 conv), box arithmetic, sigmoid."""
+        g, reg_max = self.g, 16
+        first = g.channels[levels[0]]
+        c2, c3 = max(16, first // 4, reg_max * 4), max(first, min(classes, 100))
+        flat = []
+        anchors = 0
+        for level, stride in zip(levels, (8, 16, 32), strict=True):
+            box = self.conv(self.conv(self.conv(level, c2, 3), c2, 3), 4 * reg_max, act=False)
+            ch = g.channels[level]
+            cls = self.conv(self.conv(level, ch, 3, g=ch), c3)
+            cls = self.conv(self.conv(cls, c3, 3, g=c3), c3)
+            cls = self.conv(cls, classes, act=False)
+            cells = (size // stride) ** 2
+            anchors += cells
+            shape = g.constant(f"{g._name('shape')}.v", [1, 4 * reg_max + classes, cells])
+            flat.append(g.op("Reshape", [self.concat([box, cls]), shape], 0)[0])
+        joined = self.concat(flat, axis=2)
+        box, cls = self.split(joined, [4 * reg_max, classes])
+        bins = g.constant(f"{g._name('shape')}.v", [1, 4, reg_max, anchors])
+        (bins_t,) = g.op("Transpose", [g.op("Reshape", [box, bins], 0)[0]], 0,
+                         perm=[0, 2, 1, 3])
+        (probs,) = g.op("Softmax", [bins_t], reg_max, axis=1)
+        dfl = g.conv(probs, 1, 1, pad=0, relu=False)  # fixed weights 0..15, no bias in torch
+        sides = g.constant(f"{g._name('shape')}.v", [1, 4, anchors])
+        lt, rb = self.split(g.op("Reshape", [dfl, sides], 0)[0], [2, 2])
+        points = g.constant(f"{g._name('anchors')}.v",
+                            np.zeros((1, 2, anchors), np.float32), np.float32)
+        (top_left,) = g.op("Sub", [points, lt], 2)
+        (bottom_right,) = g.op("Add", [points, rb], 2)
+        (centre,) = g.op("Div", [g.op("Add", [top_left, bottom_right], 2)[0],
+                                 g.constant(f"{g._name('two')}.v", np.float32(2), np.float32)], 2)
+        (extent,) = g.op("Sub", [bottom_right, top_left], 2)
+        strides = g.constant(f"{g._name('strides')}.v", np.ones((1, anchors), np.float32),
+                             np.float32)
+        (boxes,) = g.op("Mul", [self.concat([centre, extent]), strides], 4)
+        (scores,) = g.op("Sigmoid", [cls], classes)
+        return self.concat([boxes, scores])
+
+
+def yolo11(scale: str, size: int = 640, classes: int = 80) -> ModelProto:
+    """Ultralytics YOLO11 (``yolo11.yaml``, detection, COCO) at ``size`` x ``size``, as
+    ``model.export(format="onnx")`` writes it: batch-norm folded, SiLU as Sigmoid + Mul, the
+    decoded (1, 84, 8400) output. Layer for layer from the yaml and ``ultralytics/nn/modules``
+    (backbone, FPN/PAN neck with upsampling, C2PSA attention at stride 32, three-level head)."""
+    g = _Graph(f"yolo11{scale}_{size}", [1, 3, size, size])
+    y = _Yolo(g, scale)
+    c = y.channels
+    x = y.conv(y.conv("input", c(64), 3, 2), c(128), 3, 2)
+    x = y.c3k2(x, c(256), 2, e=0.25)
+    p3 = y.c3k2(y.conv(x, c(256), 3, 2), c(512), 2, e=0.25)
+    p4 = y.c3k2(y.conv(p3, c(512), 3, 2), c(512), 2, c3k=True)
+    x = y.c3k2(y.conv(p4, c(1024), 3, 2), c(1024), 2, c3k=True)
+    p5 = y.c2psa(y.sppf(x, c(1024)), 2, (size // 32) ** 2)
+    h4 = y.c3k2(y.concat([g.upsample2x(p5), p4]), c(512), 2)
+    out3 = y.c3k2(y.concat([g.upsample2x(h4), p3]), c(256), 2)
+    out4 = y.c3k2(y.concat([y.conv(out3, c(256), 3, 2), h4]), c(512), 2)
+    out5 = y.c3k2(y.concat([y.conv(out4, c(512), 3, 2), p5]), c(1024), 2, c3k=True)
+    return g.model([y.detect([out3, out4, out5], classes, size)])
+
+
+def _yolo11_builder(scale: str) -> Callable[[], ModelProto]:
+    return functools.partial(yolo11, scale)
+
+
 # --- catalogue --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -299,6 +498,11 @@ REFERENCE_MODELS: dict[str, ReferenceModel] = {m.name: m for m in (
     ReferenceModel("retinanet_resnet34", "RetinaNet ResNet-34 FPN 1280x768", retinanet_resnet34,
                    None, "no published MAC count (NVIDIA's DLA reference model; 3 classes "
                    "assumed)"),
+    *(ReferenceModel(f"yolo11{scale}", f"YOLO11{scale} 640x640", _yolo11_builder(scale),
+                     gflops / 2, f"Ultralytics YOLO11 docs (detection, COCO, 640): {gflops} "
+                     f"GFLOPs (2 per MAC), {mparams}M params", mparams)
+      for scale, gflops, mparams in (("n", 6.5, 2.6), ("s", 21.5, 9.4), ("m", 68.0, 20.1),
+                                     ("l", 86.9, 25.3), ("x", 194.9, 56.9))),
 )}
 
 
@@ -309,9 +513,10 @@ def reference_model(name: str) -> ModelProto:
 
 
 def parameter_count(model: ModelProto) -> int:
-    """Declared weights (each shared initializer once), excluding resize scales."""
+    """Declared weights (each shared initializer once): initializers without stored values
+    (resize scales, shapes, split sizes and anchors carry values and are not parameters)."""
     return sum(int(np.prod(t.dims)) for t in model.graph.initializer
-               if not t.name.endswith(".scales"))
+               if not (t.raw_data or t.float_data or t.int64_data or t.int32_data))
 
 
 @functools.cache

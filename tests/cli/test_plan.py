@@ -18,7 +18,7 @@ Write = Callable[[str, str], Path]
 PIPELINE_KEYS = {"lane", "variant", "rate_hz", "hz", "p99_ms", "deadline_misses", "drops",
                  "reason", "state", "deadline_ms"}
 #: A critical 30 Hz pipeline on the tiny engine beside a best-effort 10 Hz one on a heavy
-#: engine (about 50 ms at 40 W, 230 ms at 15 W) on the same GPU lane.
+#: engine (about 47 ms at 40 W, 216 ms at 15 W) on the same GPU lane.
 BESIDE_HEAVY = """
     device: jetson-agx-orin-32gb
     pipelines:
@@ -51,7 +51,7 @@ HEAVY_CRITICAL = """
 @pytest.fixture
 def heavy_set(write: Write, tiny_recipe: Path, tmp_path: Path) -> Callable[[str], Path]:
     del tiny_recipe
-    heavy_model(tmp_path / "heavy.onnx", layers=3)
+    heavy_model(tmp_path / "heavy.onnx", layers=10)
     write("heavy.yaml", "onnx: heavy.onnx\nprecision: fp32\n")
     return lambda text: write("set.yaml", text)
 

@@ -38,7 +38,7 @@ def make_runtime(tmp_path: Path) -> Iterator[MakeRuntime]:
             runtime.shutdown()
 
 
-def heavy_model(path: Path, layers: int = 8, size: int = 512, width: int = 64) -> None:
+def heavy_model(path: Path, layers: int = 28, size: int = 512, width: int = 64) -> None:
     """image[1,3,size,size] -> Conv(3->width) -> layers x Conv3x3(width->width) -> out (no compute
     happens here: the simulated Jetson only costs it)."""
     rng = np.random.default_rng(0)

@@ -19,9 +19,9 @@ from tests.runtime.conftest import CriticalBesideHeavy, MakeRuntime
 
 @pytest.fixture
 def switched(critical_beside_heavy: CriticalBesideHeavy) -> Path:
-    # the heavy engine takes 50 ms at 40 W (fits between critical frames), 230 ms at 15 W
+    # the heavy engine takes 47 ms at 40 W (fits between critical frames), 216 ms at 15 W
     # (never fits)
-    return critical_beside_heavy("40W", layers=3)
+    return critical_beside_heavy("40W", layers=10)
 
 
 def run_with_switch(make_runtime: MakeRuntime, path: Path) -> dict[str, Any]:
@@ -50,7 +50,7 @@ def test_a_down_shift_causes_no_critical_miss(make_runtime: MakeRuntime, switche
 def test_without_fresh_estimates_the_same_down_shift_misses(
         make_runtime: MakeRuntime, switched: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The control for the test above: with no re-plan at the switch and stale (40 W)
-    run-time estimates, the heavy job looks like it still fits, starts, runs 230 ms, and the
+    run-time estimates, the heavy job looks like it still fits, starts, runs 216 ms, and the
     critical frames that arrive meanwhile are late or replaced by newer ones (dropped)."""
     monkeypatch.setattr(Scheduler, "reset_estimates", lambda self, *estimates: None)
     monkeypatch.setattr(Session, "switch_power",

@@ -13,7 +13,7 @@ from tests.runtime.conftest import CriticalBesideHeavy, MakeRuntime
 
 
 def hopeless(critical_beside_heavy: CriticalBesideHeavy) -> Path:
-    path: Path = critical_beside_heavy("40W", layers=8)
+    path: Path = critical_beside_heavy("40W", layers=28)
     text = path.read_text(encoding="utf-8")
     # the heavy pipeline (tens of ms on the simulated GPU) gets a 1 ms deadline: hopeless
     path.write_text(text.replace("deadline_ms: 1000", "deadline_ms: 1"), encoding="utf-8")

@@ -121,7 +121,7 @@ def test_a_stalled_camera_releases_its_reservation_within_one_period(
     # planner would pause it for that; this is the dispatcher's own rule, so the planner is
     # kept out of the way and the heavy pipeline runs as configured
     monkeypatch.setattr(Session, "apply_plan", lambda self, plan: None)
-    path = critical_beside_heavy("15W", layers=8, heavy_fps=10)
+    path = critical_beside_heavy("15W", layers=28, heavy_fps=10)
     runtime = make_runtime(path, sources={
         "critical": StallingCamera(30, stall_from=1.0, stall_to=1e9)})
     runtime.configure()

@@ -48,7 +48,7 @@ TAU_S = 15.0
 def heavy(write: Write, tmp_path: Path) -> None:
     """heavy.yaml (the GPU; 15 W cannot carry the critical pipeline beside the rest) and the
     same model on DLA core 0."""
-    heavy_model(tmp_path / "heavy.onnx", layers=3)
+    heavy_model(tmp_path / "heavy.onnx", layers=10)
     write("heavy.yaml", "onnx: heavy.onnx\nprecision: fp32\n")
     write("heavy_dla.yaml", "onnx: heavy.onnx\nprecision: fp32\ntarget: {device: dla0}\n")
 

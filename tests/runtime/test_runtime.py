@@ -106,7 +106,7 @@ def test_latency_on_the_simulated_clock_is_the_device_models(make_runtime: MakeR
                                                                           abs=6e-4)
 
 
-@pytest.mark.parametrize(("layers", "size", "fits"), [(3, 256, True), (8, 512, False)],
+@pytest.mark.parametrize(("layers", "size", "fits"), [(10, 256, True), (28, 512, False)],
                          ids=["heavy-fits-in-gaps", "heavy-never-fits"])
 def test_critical_frames_are_protected_from_a_heavy_best_effort_engine(
         make_runtime: MakeRuntime, critical_beside_heavy: CriticalBesideHeavy, layers: int,

@@ -14,6 +14,13 @@ import pytest
 from edge_runtime.config import load_power_profile
 from edge_runtime.config.power import PowerMode, PowerProfile
 from edge_runtime.config.recipe import Precision
+from edge_runtime.sim.calibration_fit import (
+    LATENCY_GROUPS,
+    LATENCY_PARAMS,
+    POWER_GROUPS,
+    POWER_PARAMS,
+    objective,
+)
 from edge_runtime.sim.calibration_render import markdown_table
 from edge_runtime.sim.calibration_report import (
     REFERENCE_DIR,
@@ -70,7 +77,7 @@ def test_the_report_covers_every_reference_file() -> None:
 
 def test_the_docs_show_the_current_figures() -> None:
     """docs/simulator.md embeds the table; regenerate it with
-    ``python tools/calibrate_simulator.py --markdown`` after changing the model."""
+    ``python -m edge_runtime.sim.calibration_fit --write-docs`` after changing the model."""
     doc = (Path(__file__).resolve().parents[2] / "docs" / "simulator.md").read_text("utf-8")
     assert markdown_table(REPORT) in doc
 
@@ -81,6 +88,45 @@ def test_fitted_figures_are_tight() -> None:
     assert all(abs(r.relative_error) <= min(r.bound, 0.30) for r in fitted)
     power = [r for r in REPORT if r.weight >= 2 and r.group == "power"]
     assert len(power) == 3 and all(abs(r.relative_error) <= 0.15 for r in power)
+
+
+def rms(results: list[ReferenceResult]) -> float:
+    return math.sqrt(sum(math.log(r.predicted / r.measured) ** 2 for r in results)
+                     / len(results))
+
+
+def test_the_bounds_docs_state_hold() -> None:
+    """docs/simulator.md, "Before and after": the fitted MLPerf figures within ±15% (RetinaNet
+    Offline MaxP ±25%), every YOLO11 figure within ±15% and their RMS within 7%, the fitted
+    MaxQ wall power within ±15%, the 128-bit budgets' RMS within 25%."""
+    mlperf = [r for r in REPORT if r.source == "mlperf_inference_edge_orin.csv" and r.weight]
+    assert len(mlperf) == 11  # AGX v3.0: 4 SingleStream, 4 Offline; Orin NX: 3
+    for result in mlperf:
+        limit = 0.25 if result.figure.startswith("RetinaNet Offline MaxP") else 0.15
+        assert abs(result.relative_error) <= limit, result.figure
+    yolo = [r for r in REPORT if r.source.startswith("yolo11_")]
+    assert len(yolo) == 30 and all(r.weight > 0 for r in yolo)
+    assert all(abs(r.relative_error) <= 0.15 for r in yolo), [
+        (r.figure, r.relative_error) for r in yolo if abs(r.relative_error) > 0.15]
+    assert rms(yolo) <= 0.07
+    wall = [r for r in REPORT if r.source == "mlperf_maxq_wall_power_orin.csv" and r.weight]
+    assert len(wall) == 3 and all(abs(r.relative_error) <= 0.15 for r in wall)
+    budgets = [r for r in REPORT if r.note.startswith("128-bit")]
+    assert len(budgets) == 11 and rms(budgets) <= 0.25
+
+
+def test_the_default_calibration_is_the_fits_minimum() -> None:
+    """Each fitted coefficient moved 3% either way (inside its range) makes the fit's objective
+    no better: ``DEFAULT_CALIBRATION`` holds what ``calibration_fit`` found."""
+    for params, groups in ((LATENCY_PARAMS, LATENCY_GROUPS), (POWER_PARAMS, POWER_GROUPS)):
+        best = objective(DEFAULT_CALIBRATION, groups, list(params))
+        for name, top in params.items():
+            value = getattr(DEFAULT_CALIBRATION, name)
+            for factor in (0.97, 1.03):
+                if top is not None and value * factor > top:
+                    continue
+                moved = dataclasses.replace(DEFAULT_CALIBRATION, **{name: value * factor})
+                assert objective(moved, groups, list(params)) >= best - 1e-4, (name, factor)
 
 
 @pytest.mark.parametrize("mode_label", ["MAXN", "50W", "30W", "15W"])

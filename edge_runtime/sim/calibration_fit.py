@@ -1,16 +1,19 @@
-"""Fit the simulated Jetson's Calibration to the published Orin figures, and report the errors.
+"""Fit the simulated Jetson's Calibration to the published Orin figures, and regenerate the
+tables and plot of docs/simulator.md from it.
 
-    python tools/calibrate_simulator.py              # fit, print coefficients + error table
-    python tools/calibrate_simulator.py --markdown   # docs table for the current defaults
-    python tools/calibrate_simulator.py --plot docs/img/simulator_calibration.png
+    python -m edge_runtime.sim.calibration_fit               # fit; print coefficients + errors
+    python -m edge_runtime.sim.calibration_fit --markdown    # the docs tables, current defaults
+    python -m edge_runtime.sim.calibration_fit --write-docs  # rewrite them in docs/simulator.md
+    python -m edge_runtime.sim.calibration_fit --plot docs/img/simulator_calibration.png
 
-The fit is a weighted least squares on log(predicted / measured) over the figures of
-``edge_runtime.sim.calibration_report`` (each figure's ``weight``; weight 0 = check only), solved
-with a small Nelder-Mead in numpy (scipy is not a dependency): first the latency coefficients on
-the latency and throughput figures, then the power coefficients on the power and perf-per-watt
-figures with the latency fixed (a joint pass would let the loosely modelled perf-per-watt
-ratios bend the latency fit). Paste the printed values into ``Calibration``'s defaults in
-``edge_runtime/sim/device_model.py``.
+(``python -m edge_runtime.sim.calibration_report`` is the same command.) The fit is a weighted
+least squares on log(predicted / measured) over the figures of
+:func:`~edge_runtime.sim.calibration_report.calibration_report` (each figure's ``weight``;
+weight 0 = check only), solved with a small Nelder-Mead in numpy (scipy is not a dependency):
+first the latency coefficients on the latency and throughput figures, then the power
+coefficients on the power and perf-per-watt figures with the latency fixed (a joint pass would
+let the loosely modelled perf-per-watt ratios bend the latency fit). Paste the printed values
+into ``Calibration``'s defaults in ``edge_runtime/sim/device_model.py``, then ``--write-docs``.
 """
 
 from __future__ import annotations
@@ -21,11 +24,10 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import numpy.typing as npt
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge_runtime.sim.calibration_render import markdown_table, render_plot
 from edge_runtime.sim.calibration_report import (
@@ -46,8 +48,11 @@ Vector = npt.NDArray[np.float64]
 #: Coefficients the fit moves, with their range: None = any positive value (fitted in log
 #: space), a number = between 0 and that number (fitted through a scaled logistic).
 LATENCY_PARAMS: dict[str, float | None] = {
-    "gpu_peak_efficiency": 1.0, "gpu_fill_macs_per_sm": None,
-    "gpu_memory_efficiency": 0.9, "gpu_layer_overhead_s": None,
+    "gpu_peak_efficiency": 1.0, "gpu_fp16_peak_efficiency": 1.0,
+    "gpu_tf32_peak_efficiency": 1.0, "gpu_half_fill_channels": None,
+    "gpu_half_fill_positions": None, "gpu_memory_efficiency": 0.9, "gpu_layer_overhead_s": None,
+    "gpu_stream_launch_s": None, "gpu_launch_overhead_s": None,
+    "python_inference_overhead_s": None,
     "gpu_inference_overhead_s": None, "dla_peak_efficiency": 1.0, "dla_fill_macs": None,
     "dla_memory_efficiency": 0.9, "dla_layer_overhead_s": None,
     "dla_inference_overhead_s": None, "dla_sparse_speedup": None,
@@ -58,17 +63,28 @@ POWER_PARAMS: dict[str, float | None] = {
     "emc_w_per_ghz": None, "min_voltage_ratio": 1.0,
 }
 #: Weak priors (value, weight on the squared log deviation) for coefficients the figures barely
-#: constrain, so that the fit does not push them to 0 or infinity: a kernel launch inside a
-#: CUDA graph costs about 2 us; a layer needs some 0.5M MACs per SM (1M on the DLA) before
-#: it fills the machine; an idle A78AE core draws roughly 0.15 W. The reduction depths are
-#: hardware facts (INT8 MMA k = 32, DLA INT8 atomic channels = 64) and are not fitted.
+#: constrain, so that the fit does not push them to 0 or infinity: a kernel's cost on the device
+#: inside a CUDA graph is about 2 us; launching a kernel costs the CPU about 5 us (a driver
+#: call; the figures cannot tell it from the GPU's side of a launch, which hides it); a
+#: tensor-core layer needs about 8 output channels (one MMA instruction's width, n8) to be half
+#: full; the DLA needs some 1M MACs per layer before it fills; an idle A78AE core draws roughly
+#: 0.15 W. The reduction depth (32 bytes per MMA), the TF32 rate (half of FP16) and the bus
+#: width memory power scales with are hardware facts and are not fitted.
 PRIORS: dict[str, tuple[float, float]] = {
-    "gpu_layer_overhead_s": (2e-6, 0.02), "gpu_fill_macs_per_sm": (5e5, 0.02),
-    "dla_fill_macs": (1e6, 0.02),
+    "gpu_layer_overhead_s": (2e-6, 0.02), "gpu_launch_overhead_s": (5e-6, 0.02),
+    "gpu_half_fill_channels": (8.0, 0.02), "dla_fill_macs": (1e6, 0.02),
     "idle_w_per_online_cpu": (0.15, 0.02),
 }
 LATENCY_GROUPS = frozenset({"gpu", "dla", "gpu+dla"})
 POWER_GROUPS = frozenset({"power", "perf/W"})
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "simulator.md"
+BEGIN = "<!-- BEGIN GENERATED: python -m edge_runtime.sim.calibration_fit --markdown -->"
+END = "<!-- END GENERATED -->"
+
+
+def _write(text: str, stream: TextIO = sys.stdout) -> None:
+    stream.write(text + "\n")
+    stream.flush()
 
 
 def _encode(value: float, top: float | None) -> float:
@@ -98,7 +114,7 @@ def objective(calibration: Calibration, groups: frozenset[str],
 
 
 def nelder_mead(f: Callable[[Vector], float], x0: Vector, step: float = 0.3,
-                iterations: int = 2000, tolerance: float = 1e-9) -> tuple[Vector, float]:
+                iterations: int = 3000, tolerance: float = 1e-9) -> tuple[Vector, float]:
     """Minimise ``f`` from ``x0`` (adaptive coefficients of Gao & Han for higher dimensions)."""
     n = len(x0)
     alpha, gamma, rho, sigma = 1.0, 1.0 + 2.0 / n, 0.75 - 1.0 / (2 * n), 1.0 - 1.0 / n
@@ -133,7 +149,7 @@ def nelder_mead(f: Callable[[Vector], float], x0: Vector, step: float = 0.3,
 
 
 def fit(start: Calibration, params: dict[str, float | None], groups: frozenset[str],
-        restarts: int = 3) -> Calibration:
+        restarts: int = 4, log: bool = True) -> Calibration:
     """Nelder-Mead over ``params`` (restarted from its own best point) on ``groups``."""
     names = list(params)
 
@@ -151,12 +167,19 @@ def fit(start: Calibration, params: dict[str, float | None], groups: frozenset[s
     best = math.inf
     for attempt in range(restarts):
         x, value = nelder_mead(f, x, step=0.4 / (attempt + 1))
-        print(f"  {'+'.join(sorted(groups))}: pass {attempt + 1}, objective {value:.5f}",
-              file=sys.stderr)
+        if log:
+            _write(f"  {'+'.join(sorted(groups))}: pass {attempt + 1}, objective {value:.5f}",
+                   sys.stderr)
         if best - value < 1e-6:
             break
         best = value
     return build(x)
+
+
+def fit_calibration(start: Calibration = DEFAULT_CALIBRATION, log: bool = True) -> Calibration:
+    """The whole fit: latency coefficients first, then power with the latency fixed."""
+    calibration = fit(start, LATENCY_PARAMS, LATENCY_GROUPS, log=log)
+    return fit(calibration, POWER_PARAMS, POWER_GROUPS, log=log)
 
 
 def _literal(value: float, digits: int = 4) -> str:
@@ -214,31 +237,44 @@ def markdown(results: list[ReferenceResult]) -> str:
     return "\n".join(out)
 
 
+def write_docs(results: list[ReferenceResult], path: Path = DOCS) -> bool:
+    """Replace the generated part of docs/simulator.md; True if it changed."""
+    text = path.read_text("utf-8")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    updated = f"{head}{BEGIN}\n{markdown(results)}\n{END}{tail}"
+    if updated != text:
+        path.write_text(updated, "utf-8")
+    return updated != text
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--markdown", action="store_true",
-                        help="print the docs table for the current defaults (no fit)")
+                        help="print the docs tables for the current defaults (no fit)")
+    parser.add_argument("--write-docs", action="store_true",
+                        help="rewrite the generated part of docs/simulator.md (no fit)")
     parser.add_argument("--plot", metavar="PNG", help="write predicted vs published (no fit)")
     args = parser.parse_args(argv)
-    if args.markdown or args.plot:
+    if args.markdown or args.plot or args.write_docs:
         results = calibration_report()
         if args.markdown:
-            print(markdown(results))
+            _write(markdown(results))
+        if args.write_docs:
+            changed = write_docs(results)
+            _write(f"{DOCS}: {'updated' if changed else 'already current'}", sys.stderr)
         if args.plot:
             written = render_plot(results, args.plot)
-            print(f"wrote {written}" if written else "matplotlib is not installed",
-                  file=sys.stderr)
+            _write(f"wrote {written}" if written else "matplotlib is not installed", sys.stderr)
         return 0
 
-    calibration = fit(DEFAULT_CALIBRATION, LATENCY_PARAMS, LATENCY_GROUPS)
-    calibration = fit(calibration, POWER_PARAMS, POWER_GROUPS)
+    calibration = fit_calibration()
     results = calibration_report(calibration)
-    print("# fitted coefficients (paste into Calibration in edge_runtime/sim/device_model.py)")
-    print(calibration_source(calibration))
-    print()
-    print(error_table(results))
+    _write("# fitted coefficients (paste into Calibration in edge_runtime/sim/device_model.py)")
+    _write(calibration_source(calibration) + "\n")
+    _write(error_table(results))
     outside = [r for r in results if not r.within_bound]
-    print(f"\n{len(results)} figures, {len(outside)} outside their bound")
+    _write(f"\n{len(results)} figures, {len(outside)} outside their bound")
     return 0
 
 
