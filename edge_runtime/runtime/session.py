@@ -51,6 +51,9 @@ from edge_runtime.scheduler.planner import InfeasibleError, Plan
 
 log = logging.getLogger("edge_runtime.runtime")
 
+#: Lanes that run on the host's own cores (onnxruntime's CPU provider): their runs share the
+#: cores with this session's preprocessing (scheduler rule 11).
+HOST_CPU_LANES = frozenset({"cpu"})
 #: How long in-flight inferences may take to finish once a session is asked to end.
 DRAIN_S = 10.0
 #: How often the loop wakes with nothing else to do (a stop request needs no more).
@@ -146,6 +149,7 @@ class Session:
         self.lanes: dict[str, LaneWorker] = {}
         self.scheduler = Scheduler(lane_names)
         for name in lane_names:
+            self.scheduler.add_lane(name, host_cpu=name in HOST_CPU_LANES)
             self._open_lane(name)
         for pipeline in self.pipelines.values():
             self.scheduler.add_pipeline(pipeline_spec(pipeline, *self._expected(pipeline)))
@@ -341,7 +345,8 @@ class Session:
 
     def _submit(self, pipeline: Pipeline, frame: Frame, now: float) -> None:
         feed = None
-        if self.scheduler.likely_to_run(pipeline.name, now):
+        if self.scheduler.likely_to_run(pipeline.name, now) \
+                and not self.scheduler.defer_host_work(pipeline.name):
             feed = self._prepare(pipeline, frame)
             if feed is None:
                 return
@@ -739,7 +744,7 @@ class Session:
         self.replan()
 
     def _ensure_lane(self, lane: str) -> None:
-        self.scheduler.add_lane(lane)
+        self.scheduler.add_lane(lane, host_cpu=lane in HOST_CPU_LANES)
         self.metrics.add_lane(lane)
         if lane not in self.lanes:
             self._open_lane(lane)

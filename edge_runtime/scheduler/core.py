@@ -62,6 +62,16 @@ Rules. Everything that affects a scheduling decision lives in this module, and n
     first one, the *lead*, holds the lane; the others are its ``companions``) and completes
     together. A batch's run time teaches no pipeline's single-frame estimate; per-size run
     times are the caller's (:meth:`Scheduler.set_batch_costs`, from its cost model).
+11. Quiet runs on the host's cores: a lane that runs on the host CPU (``add_lane(...,
+    host_cpu=True)``: onnxruntime's CPU provider, whose intra-op threads take every core)
+    shares its cores with the caller's own per-frame work, preprocessing above all. A
+    lower-class frame's host work started while a higher-class job runs there takes a core
+    from it, and an intra-op thread that loses its core stalls the whole run: measured on two
+    cores, a critical SSD run of 9 ms took 17 ms beside one 4 ms preprocessing, and its frame
+    missed. So while such a job runs, frames of lower classes defer their host work
+    (:meth:`Scheduler.defer_host_work`) until they are dispatched; higher and equal classes
+    never wait for it (their own preprocessing is part of the load the protected job's learned
+    tail already holds).
 
 Job states and their legal transitions are the table ``TRANSITIONS``; an illegal event raises
 :class:`SchedulerError` and changes nothing.
@@ -245,6 +255,7 @@ class Scheduler:
 
     def __init__(self, lanes: Iterable[str]) -> None:
         self._lanes: dict[str, Job | None] = dict.fromkeys(lanes)
+        self._host_lanes: set[str] = set()
         self._pipelines: dict[str, _PipelineState] = {}
         self._seq = itertools.count()
         self._batch_costs: dict[str, dict[int, float]] = {}
@@ -326,8 +337,19 @@ class Scheduler:
                 times += self._protected(lane, state.spec.priority, now)
         return min(times) + 1e-9 if times else None
 
-    def add_lane(self, lane: str) -> None:
+    def add_lane(self, lane: str, host_cpu: bool = False) -> None:
+        """Add ``lane``; ``host_cpu``: it runs on the host's own cores (rule 11)."""
         self._lanes.setdefault(lane, None)
+        if host_cpu:
+            self._host_lanes.add(lane)
+
+    def defer_host_work(self, pipeline: str) -> bool:
+        """Should a frame of ``pipeline`` arriving now leave its host work (preprocessing)
+        until it is dispatched? True while a job of a higher class runs on a host-CPU lane
+        (rule 11)."""
+        priority = self._state(pipeline).spec.priority
+        return any(job is not None and job.priority < priority
+                   for lane, job in self._lanes.items() if lane in self._host_lanes)
 
     def likely_to_run(self, pipeline: str, now: float) -> bool:
         """Would a frame of ``pipeline`` submitted now probably start before newer frames

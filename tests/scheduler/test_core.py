@@ -19,8 +19,11 @@ from edge_runtime.scheduler.core import (
 CRITICAL, HIGH, NORMAL, BEST_EFFORT = range(4)
 
 
-def make(*specs: PipelineSpec, lanes: tuple[str, ...] = ("gpu", "dla0")) -> Scheduler:
+def make(*specs: PipelineSpec, lanes: tuple[str, ...] = ("gpu", "dla0"),
+         host_lanes: tuple[str, ...] = ("cpu",)) -> Scheduler:
     scheduler = Scheduler(lanes)
+    for lane in host_lanes:
+        scheduler.add_lane(lane, host_cpu=True)
     for spec in specs:
         scheduler.add_pipeline(spec)
     return scheduler
@@ -351,3 +354,25 @@ def test_drop_before_run_counts_the_overhead_after_the_run() -> None:
     s.submit("det", 0, release=0.000, now=0.000)  # deadline 0.030: 10 ms run + 8 ms after
     assert s.expire(now=0.011) == []
     assert [j.frame_index for j in s.expire(now=0.013)] == [0]
+
+
+def test_lower_classes_defer_host_work_while_a_higher_class_runs_on_the_host_cpu() -> None:
+    """Rule 11: preprocessing a best-effort frame beside a critical run on the CPU lane would
+    take a core from it; on an accelerator lane it takes nothing from the run."""
+    s = make(PipelineSpec("det", "cpu", CRITICAL, 0.033), PipelineSpec("cls", "cpu", HIGH, 0.1),
+             PipelineSpec("map", "cpu", BEST_EFFORT, None),
+             PipelineSpec("seg", "gpu", BEST_EFFORT, None), lanes=("gpu",))
+    assert not s.defer_host_work("map")  # nothing runs
+    s.submit("cls", 0, release=0.0, now=0.0)
+    s.decide(now=0.0)
+    assert s.defer_host_work("map")  # below the running class
+    assert not s.defer_host_work("cls") and not s.defer_host_work("det")  # equal, higher
+    assert s.defer_host_work("seg")  # its own lane is the GPU, but its host work is the CPU's
+
+
+def test_accelerator_lanes_never_defer_host_work() -> None:
+    s = make(PipelineSpec("det", "gpu", CRITICAL, 0.033),
+             PipelineSpec("map", "gpu", BEST_EFFORT, None))
+    s.submit("det", 0, release=0.0, now=0.0)
+    s.decide(now=0.0)
+    assert not s.defer_host_work("map")
