@@ -150,7 +150,7 @@ def make_runtime(trt: Any, v: TrtVersion, version: str, cuda: Any, rec: Any,
 
     class Runtime:
         def __init__(self, logger: Any) -> None:
-            self.logger = logger
+            self.logger = trt.the_logger(logger)
             self.DLA_core = -1
 
         def deserialize_cuda_engine(self, plan: bytes) -> Engine | None:

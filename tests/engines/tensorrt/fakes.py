@@ -133,6 +133,22 @@ class Recorder:
     calibration_batches: list[list[npt.NDArray[Any]]] = field(default_factory=list)
     executions: list[str] = field(default_factory=list)
     progress: list[str] = field(default_factory=list)
+    #: The one logger of the process (see ``the_logger``).
+    logger: Any = None
+    #: What the wrapper's trampolines caught and printed instead of raising.
+    swallowed: list[str] = field(default_factory=list)
+
+
+def trampoline(rec: Recorder, name: str, default: Any, method: Callable[..., Any],
+               *args: Any) -> Any:
+    """How TensorRT's pybind11 wrapper calls a Python override (``pyInt8.cpp``,
+    ``PyProgressMonitor`` in ``pyCore.cpp``): an exception is printed and swallowed, and the
+    C++ side gets ``default`` (false for ``get_batch`` and ``step_complete``)."""
+    try:
+        return method(*args)
+    except BaseException as exc:  # pybind11's error_already_set carries any Python exception
+        rec.swallowed.append(f"[ERROR] Exception caught in {name}(): {exc}")
+        return default
 
 
 class FakeModule(types.ModuleType):
@@ -181,6 +197,19 @@ def make_fake_trt(version: str, cuda: FakeCuda | None = None, *, dla_cores: int 
 
     def log_error(logger: Any, message: str) -> None:
         logger.log(ILogger.Severity.ERROR, message)  # type: ignore[attr-defined]
+
+    def the_logger(logger: Any) -> Any:
+        """TensorRT keeps one logger pointer: the first one given to a Builder or Runtime is
+        used by all later ones, which only get a warning (NVIDIA/TensorRT#1475)."""
+        if rec.logger is None:
+            rec.logger = logger
+        elif logger is not rec.logger:
+            rec.logger.log(ILogger.Severity.WARNING,  # type: ignore[attr-defined]
+                           "TensorRT maintains only a single logger pointer at any given "
+                           "time, so the existing value will be used instead")
+        return rec.logger
+
+    trt.the_logger = the_logger
 
     class OnnxParser:
         def __init__(self, network: FakeNetwork, logger: Any) -> None:
@@ -289,7 +318,7 @@ def make_fake_trt(version: str, cuda: FakeCuda | None = None, *, dla_cores: int 
         num_DLA_cores = dla_cores  # noqa: N815 - TensorRT's name
 
         def __init__(self, logger: Any) -> None:
-            self.logger = logger
+            self.logger = the_logger(logger)
 
         def create_network(self, flags: int = 0) -> FakeNetwork:
             network = FakeNetwork(flags)
@@ -306,13 +335,18 @@ def make_fake_trt(version: str, cuda: FakeCuda | None = None, *, dla_cores: int 
             rec.builds += 1
             monitor = config.progress_monitor
             if monitor is not None:
-                monitor.phase_start("Building engine", None, 4)
-                for step in range(4):
-                    assert monitor.step_complete("Building engine", step) is True
-                monitor.phase_finish("Building engine")
+                trampoline(rec, "phase_start", None, monitor.phase_start, "Building engine",
+                           None, 4)
             calibrator = getattr(config, "int8_calibrator", None)
             if calibrator is not None:
                 _calibrate(calibrator, network)
+            if monitor is not None:
+                for step in range(4):
+                    if not trampoline(rec, "step_complete", False, monitor.step_complete,
+                                      "Building engine", step):
+                        log_error(self.logger, "Build cancelled by the progress monitor")
+                        return None
+                trampoline(rec, "phase_finish", None, monitor.phase_finish, "Building engine")
             if fail_build:
                 log_error(self.logger, fail_build)
                 return None
@@ -326,17 +360,19 @@ def make_fake_trt(version: str, cuda: FakeCuda | None = None, *, dla_cores: int 
                 raise AssertionError("build_engine must never be called")
 
     def _calibrate(calibrator: Any, network: FakeNetwork) -> None:
-        cache = calibrator.read_calibration_cache()
+        cache = trampoline(rec, "read_calibration_cache", None,
+                           calibrator.read_calibration_cache)
         if cache:
             return
         names = [t.name for t in network.inputs]
-        while pointers := calibrator.get_batch(names):
+        while pointers := trampoline(rec, "get_batch", None, calibrator.get_batch, names):
             assert cuda is not None
             shapes = [t.shape for t in network.inputs]
             rec.calibration_batches.append([
                 cuda.read(p, (calibrator.get_batch_size(), *s[1:]), np.float32)
                 for p, s in zip(pointers, shapes, strict=True)])
-        calibrator.write_calibration_cache(b"TRT-8502-EntropyCalibration2\nimage: 3c010204\n")
+        trampoline(rec, "write_calibration_cache", None, calibrator.write_calibration_cache,
+                   b"TRT-8502-EntropyCalibration2\nimage: 3c010204\n")
 
     trt.Builder = Builder
     _add_runtime(trt, v, version, cuda, rec, log_error)

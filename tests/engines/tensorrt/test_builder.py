@@ -181,3 +181,45 @@ def test_cli_build_with_tensorrt_backend_exits_2_without_tensorrt() -> None:
     assert "TensorRT is not available" in done.stderr
     assert "pip install 'edge-runtime[tensorrt]'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def bad_feeds() -> Iterator[dict[str, npt.NDArray[Any]]]:
+    """Two good frames, then one of the wrong size: the user's mistake, found in get_batch."""
+    yield from feeds(2)
+    yield {"image": np.zeros((1, 3, 16, 16), np.float32)}
+
+
+def test_a_calibration_error_reaches_the_user_not_the_wrappers_stderr(
+        install_trt: InstallTrt, cuda: FakeCuda, tmp_path: Path) -> None:
+    """TensorRT's wrapper swallows what get_batch raises and reads it as "no more batches";
+    the builder must re-raise it once the build returns, and keep no cache from it."""
+    trt = install_trt("10.3.0.30")
+    with pytest.raises(UserError, match=r"calibration input 'image' has shape \[1, 3, 16, 16\]"):
+        build(tmp_path, cuda, [], precision="int8", calibration_feeds=bad_feeds())
+    assert trt.recorder.swallowed == []  # nothing left for the wrapper to print
+    assert len(trt.recorder.calibration_batches) == 2
+    assert not (tmp_path / "work" / "calibration").exists()  # no cache from a cut-short run
+    assert cuda.memory == {}
+
+
+def test_a_cache_that_cannot_be_written_fails_the_build(install_trt: InstallTrt,
+                                                        cuda: FakeCuda, tmp_path: Path) -> None:
+    trt = install_trt("8.5.2.2")
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "calibration").write_text("a file where the directory goes")
+    with pytest.raises(OSError):
+        build(tmp_path, cuda, precision="int8", calibration_feeds=feeds(2))
+    assert trt.recorder.swallowed == []
+
+
+def test_a_failing_progress_callback_cancels_the_build_and_is_raised(
+        install_trt: InstallTrt, cuda: FakeCuda, tmp_path: Path) -> None:
+    """On 10.x an exception in step_complete would cancel the build without a word."""
+    trt = install_trt("10.3.0.30")
+
+    def say(line: str) -> None:
+        if "1/4" in line:
+            raise KeyboardInterrupt  # Ctrl-C while TensorRT holds the thread
+    with pytest.raises(KeyboardInterrupt):
+        TensorRTBuilder(cuda=cuda).build(make_request(tmp_path), say)
+    assert trt.recorder.swallowed == [] and trt.recorder.builds == 1

@@ -21,6 +21,7 @@ from edge_runtime.engines.backends.tensorrt.calibrator import (
     make_calibrator,
     retag_cache,
 )
+from edge_runtime.engines.backends.tensorrt.callbacks import CallbackErrors
 from edge_runtime.errors import UserError
 from tests.engines.tensorrt.conftest import InstallTrt
 from tests.engines.tensorrt.fake_cuda import FakeCuda
@@ -101,7 +102,7 @@ def test_which_calibrator() -> None:
     assert calibrator_kind(minmax, None, dla=False) is CalibratorKind.MINMAX
     with pytest.raises(UserError, match="no percentile calibrator"):
         calibrator_kind(pct, None, dla=False)
-    with pytest.raises(UserError, match="DLA INT8 needs entropy"):
+    with pytest.raises(UserError, match="only from IInt8EntropyCalibrator2, not minmax"):
         calibrator_kind(minmax, None, dla=True)
     # a cache decides by its header, whatever the method (percentile ranges are written as
     # an EntropyCalibration2 cache by the Q/DQ stage)
@@ -113,12 +114,23 @@ def test_which_calibrator() -> None:
         calibrator_kind(entropy, b"TRT-8502-LegacyCalibration\n", dla=False)
 
 
+def test_a_dla_never_gets_a_minmax_calibrator_even_from_a_cache() -> None:
+    """The target decides before the cache's header: a MinMax cache (what the Q/DQ stage
+    writes for method: minmax) must not hand a DLA build an IInt8MinMaxCalibrator."""
+    minmax_cache = b"TRT-8502-MinMaxCalibration\nimage: 3c010204\n"
+    for method in CalibrationMethod:
+        with pytest.raises(UserError, match=r"minmax|MinMaxCalibration"):
+            calibrator_kind(method, minmax_cache, dla=True)
+    assert calibrator_kind(CalibrationMethod.MINMAX, minmax_cache, dla=False) is \
+        CalibratorKind.MINMAX
+
+
 def test_make_calibrator_subclasses_the_tensorrt_class(install_trt: InstallTrt,
                                                        cuda: FakeCuda) -> None:
     trt = install_trt("8.5.2.2")
     written: list[bytes] = []
     calibrator = make_calibrator(CalibrationMethod.MINMAX, feeds(2), 2, None, written.append,
-                                 inputs=INPUTS, cuda=cuda)
+                                 inputs=INPUTS, cuda=cuda, errors=CallbackErrors())
     assert isinstance(calibrator, trt.IInt8MinMaxCalibrator)
     assert calibrator.get_batch_size() == 2
     assert calibrator.read_calibration_cache() is None  # no cache: calibrate
@@ -132,7 +144,8 @@ def test_make_calibrator_from_a_cache_alone(install_trt: InstallTrt) -> None:
     trt = install_trt("10.3.0.30")
     cache = b"TRT-100300-EntropyCalibration2\nimage: 3c010204\n"
     calibrator = make_calibrator(CalibrationMethod.PERCENTILE, None, 1, cache, lambda _: None,
-                                 inputs=INPUTS, cuda=None, dla=True)
+                                 inputs=INPUTS, cuda=None, dla=True,
+                                 errors=CallbackErrors())
     assert isinstance(calibrator, trt.IInt8EntropyCalibrator2)
     assert calibrator.read_calibration_cache() == cache
     assert calibrator.get_batch(["image", "mask"]) == []
@@ -147,7 +160,7 @@ def test_both_calibrators_share_one_body_and_behave_the_same(install_trt: Instal
     for method, base in bases.items():
         written: list[bytes] = []
         calibrator = make_calibrator(method, feeds(2), 2, None, written.append,
-                                     inputs=INPUTS, cuda=cuda)
+                                     inputs=INPUTS, cuda=cuda, errors=CallbackErrors())
         assert isinstance(calibrator, base) and isinstance(calibrator, CalibratorMethods)
         for name in ("get_batch_size", "get_batch", "read_calibration_cache",
                      "write_calibration_cache"):

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from edge_runtime.config.recipe import EngineRecipe
-from edge_runtime.engines.backends.tensorrt.logger import make_logger
+from edge_runtime.engines.backends.tensorrt.logger import shared_logger
 from edge_runtime.engines.backends.tensorrt.network import (
     Placement,
     describe_parser_error,
@@ -40,7 +40,7 @@ from tests.engines.tensorrt.conftest import InstallTrt
 def parsed(trt: Any, model: Any = None) -> tuple[Any, Any, Any]:
     """(builder, network, config) with the tiny classifier parsed."""
     model = model if model is not None else named_model()
-    logger, _ = make_logger()
+    logger = shared_logger()
     builder = trt.Builder(logger)
     network = builder.create_network(0)
     parse_onnx(network, logger, model.SerializeToString(), model, "tiny.onnx")

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 import numpy as np
 import pytest
 
 from edge_runtime.engines.backends.tensorrt.logger import (
     ErrorTail,
+    LogRouter,
+    capture_errors,
     forward,
-    make_logger,
     python_level,
+    shared_logger,
 )
 from edge_runtime.engines.backends.tensorrt.progress import PhaseReport, make_progress_monitor
 from edge_runtime.engines.backends.tensorrt.tensors import (
@@ -44,12 +47,32 @@ def test_errors_are_kept_for_one_line_messages(caplog: pytest.LogCaptureFixture)
     assert caplog.records[0].getMessage() == "TensorRT: first"
 
 
-def test_make_logger_subclasses_ilogger(install_trt: InstallTrt) -> None:
+def test_one_logger_per_process_routes_errors_to_the_capture(install_trt: InstallTrt) -> None:
     trt = install_trt("10.3.0.30")
-    logger, errors = make_logger()
+    logger = shared_logger()
     assert isinstance(logger, trt.ILogger) and logger.initialised
-    logger.log(trt.ILogger.Severity.ERROR, "Error Code 2: out of memory")
-    assert errors.last() == "Error Code 2: out of memory"
+    assert shared_logger() is logger  # every Builder and Runtime gets the same one
+    with capture_errors() as outer:
+        with capture_errors() as inner:
+            logger.log(trt.ILogger.Severity.ERROR, "Error Code 2: out of memory")
+        logger.log(trt.ILogger.Severity.WARNING, "only a warning")
+    assert inner.last() == "Error Code 2: out of memory" and outer.last() is None
+    logger.log(trt.ILogger.Severity.ERROR, "nobody listens")  # logged, kept by no one
+    assert inner.last() == "Error Code 2: out of memory"
+
+
+def test_an_error_from_a_thread_without_a_capture_reaches_every_open_one() -> None:
+    router, seen = LogRouter(), []
+    with router.capture() as mine:
+        def tensorrt_thread() -> None:
+            seen.extend(router.sinks())
+            router.log("ERROR", "from TensorRT's own thread")
+
+        worker = threading.Thread(target=tensorrt_thread)
+        worker.start()
+        worker.join()
+    assert seen == [mine] and mine.last() == "from TensorRT's own thread"
+    assert router.sinks() == []
 
 
 def test_dtypes_and_sizes() -> None:

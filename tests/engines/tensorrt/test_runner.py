@@ -107,3 +107,16 @@ def test_registry_makes_tensorrt_runners(install_trt: InstallTrt, cuda: FakeCuda
     _, artifact = built(install_trt, cuda, tmp_path, "10.3.0.30")
     runner = make_runner(artifact, EngineContext())
     assert isinstance(runner, TensorRTRunner) and runner.lane == "gpu"
+
+
+def test_the_second_engine_keeps_its_own_reason(install_trt: InstallTrt, cuda: FakeCuda,
+                                                tmp_path: Path) -> None:
+    """TensorRT keeps the first logger it is given: with one runner alive, a second one's
+    deserialisation error must still reach that second runner's message."""
+    trt, artifact = built(install_trt, cuda, tmp_path, "10.3.0.30")
+    stale = Artifact(plan=artifact.plan.replace(b'"trt": "10.3.0.30"', b'"trt": "10.3.0.31"'),
+                     manifest=artifact.manifest)
+    with TensorRTRunner(artifact, cuda=cuda), pytest.raises(
+            UserError, match="not compatible with this version of TensorRT"):
+        TensorRTRunner(stale, cuda=cuda).activate()
+    assert trt.recorder.logger is not None

@@ -26,8 +26,9 @@ from edge_runtime.engines.backends.tensorrt.calibrator import (
     make_calibrator,
     retag_cache,
 )
+from edge_runtime.engines.backends.tensorrt.callbacks import CallbackErrors
 from edge_runtime.engines.backends.tensorrt.cuda import CudaApi, load_cuda_api
-from edge_runtime.engines.backends.tensorrt.logger import ErrorTail, make_logger
+from edge_runtime.engines.backends.tensorrt.logger import ErrorTail, capture_errors, shared_logger
 from edge_runtime.engines.backends.tensorrt.network import (
     Placement,
     dla_placement,
@@ -101,13 +102,19 @@ class TensorRTBuilder(EngineBuilder):
         if self._identity is None:
             import tensorrt as trt
 
-            logger, _ = make_logger()
-            dla_cores = trt.Builder(logger).num_DLA_cores
+            dla_cores = trt.Builder(shared_logger()).num_DLA_cores
             self._identity = {"version": self.version_text, "device": self.cuda.device().label,
                               "dla_cores": str(dla_cores)}
         return self._identity
 
     def build(self, request: BuildRequest, progress: MessageFn | None = None) -> Artifact:
+        """One build (see the module docstring), with TensorRT's errors captured for its
+        one-line failure and the exceptions of our callbacks re-raised once it returns."""
+        with capture_errors() as logged:
+            return self._build(request, progress, logged)
+
+    def _build(self, request: BuildRequest, progress: MessageFn | None,
+               logged: ErrorTail) -> Artifact:
         import tensorrt as trt
 
         started = time.perf_counter()
@@ -126,7 +133,8 @@ class TensorRTBuilder(EngineBuilder):
         model = request.costed_model if plan.float_graph else request.model
         onnx_bytes = model.SerializeToString() if plan.float_graph else request.onnx_bytes
 
-        logger, errors = make_logger()
+        logger = shared_logger()
+        callbacks = CallbackErrors()
         builder = trt.Builder(logger)
         network = builder.create_network(
             network_flags(self.version, strongly_typed=plan.strongly_typed))
@@ -141,8 +149,8 @@ class TensorRTBuilder(EngineBuilder):
             config.set_flag(trt.BuilderFlag.SPARSE_WEIGHTS)
         ranges = profile_ranges(recipe, graph_inputs(request.model))
         profile = add_profile(builder, config, network, ranges)
-        calibrator = self._calibrator(config, request, plan, profile, notes, ranges_opt={
-            name: r.opt for name, r in ranges.items()})
+        calibrator = self._calibrator(config, request, plan, profile, notes, callbacks,
+                                      ranges_opt={name: r.opt for name, r in ranges.items()})
         if plan.pin_to is not None:
             pinned, missing = pin_precision(network, model, request.high_precision_layers,
                                             plan.pin_to)
@@ -155,16 +163,11 @@ class TensorRTBuilder(EngineBuilder):
 
         cache_file = self._timing_cache_file(request)
         load_timing_cache(config, cache_file)
-        monitor = None
-        if self.version.has_progress_monitor and progress is not None:
-            monitor = make_progress_monitor(progress)
-            config.progress_monitor = monitor
-        else:
-            say(f"building with TensorRT {self.version.short} (no progress reports before "
-                "10.0; minutes on a Jetson)")
+        monitor = self._monitor(config, progress, callbacks)
         serialized = builder.build_serialized_network(network, config)
+        callbacks.raise_first()  # a callback's failure, not TensorRT's consequence of it
         if serialized is None:
-            raise self._build_failed(errors, recipe.name or Path(recipe.onnx).stem)
+            raise self._build_failed(logged, recipe.name or Path(recipe.onnx).stem)
         plan_bytes = bytes(serialized)
         if cache_file is not None:
             size = save_timing_cache(config, cache_file)
@@ -174,6 +177,19 @@ class TensorRTBuilder(EngineBuilder):
         return Artifact(plan=plan_bytes,
                         manifest=self._manifest(request, plan, placement, notes, plan_bytes,
                                                 started))
+
+    def _monitor(self, config: tensorrt.IBuilderConfig, progress: MessageFn | None,
+                 callbacks: CallbackErrors) -> tensorrt.IProgressMonitor | None:
+        """A progress monitor on 10.0+ (it also cancels the build once a callback failed);
+        before, one coarse line."""
+        if self.version.has_progress_monitor and progress is not None:
+            monitor = make_progress_monitor(progress, callbacks)
+            config.progress_monitor = monitor
+            return monitor
+        if progress is not None:
+            progress(f"building with TensorRT {self.version.short} (no progress reports "
+                     "before 10.0; minutes on a Jetson)")
+        return None
 
     def _set_precision(self, config: tensorrt.IBuilderConfig, plan: PrecisionPlan) -> None:
         """Precision flags exist only with weak typing (TensorRT < 11)."""
@@ -188,7 +204,7 @@ class TensorRTBuilder(EngineBuilder):
 
     def _calibrator(self, config: tensorrt.IBuilderConfig, request: BuildRequest,
                     plan: PrecisionPlan, profile: tensorrt.IOptimizationProfile | None,
-                    notes: list[str],
+                    notes: list[str], callbacks: CallbackErrors,
                     ranges_opt: dict[str, tuple[int, ...]]) -> tensorrt.IInt8Calibrator | None:
         """An implicit INT8 calibrator (TensorRT 8.4 - 10.x) when the plan calls for one."""
         if not plan.calibrate:
@@ -213,7 +229,7 @@ class TensorRTBuilder(EngineBuilder):
         calibrator = make_calibrator(
             method, request.calibration_feeds, batch, cache_in, keep_cache,
             inputs=inputs, cuda=self.cuda if request.calibration_feeds is not None else None,
-            dla=recipe.target.device is not TargetDevice.GPU)
+            errors=callbacks, dla=recipe.target.device is not TargetDevice.GPU)
         config.int8_calibrator = calibrator
         if profile is not None:  # dynamic shapes calibrate at the profile's opt shapes
             config.set_calibration_profile(profile)

@@ -11,14 +11,25 @@ names the inputs, with dtype and shape checks.
 
 Which TensorRT calibrator (decided by :func:`calibrator_kind`):
 
-- ``entropy`` -> ``IInt8EntropyCalibrator2``: TensorRT's recommended one, and the only one DLA
-  accepts (per-tensor scales).
-- ``minmax`` -> ``IInt8MinMaxCalibrator`` (GPU only: refused for DLA targets).
+- The target decides first. A DLA build always gets ``IInt8EntropyCalibrator2``: "the required
+  calibrator for DLA, as it supports per activation tensor scaling" (``NvInfer.h``, TensorRT
+  10.3.0). ``method: minmax`` on a DLA is refused with the fix, and so is a cache whose header
+  names another algorithm, rather than handing the DLA a cache under a header it was not
+  written by: the header says how the scales were chosen, and TensorRT skips a cache it finds
+  incompatible (NVIDIA/TensorRT#1378) instead of failing, which would leave the build
+  uncalibrated without a word.
+- On the GPU, ``entropy`` -> ``IInt8EntropyCalibrator2`` (TensorRT's recommended one) and
+  ``minmax`` -> ``IInt8MinMaxCalibrator``; a calibration *cache* is used whatever the method,
+  with the calibrator its header names.
 - ``percentile`` has no TensorRT calibrator. ``IInt8LegacyCalibrator``'s ``quantile`` picks a
   histogram region maximum, not a percentile of the activations; it is deprecated, unsupported
   on DLA and needs hand tuning, so we do not map to it. Percentile ranges take the explicit
-  path: the Q/DQ stage computes them with onnxruntime and the builder receives a quantized ONNX.
-  A calibration *cache* is used whatever the method, with the calibrator its header names.
+  path: the Q/DQ stage computes them with onnxruntime and the builder receives a quantized ONNX
+  (or, for a DLA, the ``EntropyCalibration2`` cache it writes from the same ranges).
+
+TensorRT's wrapper swallows any exception raised in the calibrator's methods (``get_batch``
+then reads as "no more batches"); :class:`CalibratorSource` runs them under the build's
+:class:`~.callbacks.CallbackErrors`, which the builder re-raises once TensorRT returns.
 """
 
 from __future__ import annotations
@@ -33,6 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_runtime.config.recipe import CalibrationMethod
+from edge_runtime.engines.backends.tensorrt.callbacks import CallbackErrors
 from edge_runtime.engines.backends.tensorrt.cuda import CudaApi
 from edge_runtime.engines.backends.tensorrt.tensors import DeviceBuffers, nbytes
 from edge_runtime.engines.base import CalibrationFeeds
@@ -86,7 +98,10 @@ def retag_cache(cache: bytes, version: str) -> bytes:
 
 
 def calibrator_kind(method: CalibrationMethod, cache: bytes | None, *, dla: bool) -> CalibratorKind:
-    """Which calibrator implements ``method`` (see the module docstring)."""
+    """Which calibrator implements ``method``: the target first, then the cache's header, then
+    the method (see the module docstring)."""
+    if dla:
+        _check_dla(method, cache)
     if cache:
         algorithm = cache_algorithm(cache)
         for kind in CalibratorKind:
@@ -99,10 +114,20 @@ def calibrator_kind(method: CalibrationMethod, cache: bytes | None, *, dla: bool
         raise UserError("TensorRT has no percentile calibrator; use method: entropy, or give "
                         "the engine a Q/DQ model quantized with percentile ranges",
                         key="calibration.method")
-    if method is CalibrationMethod.MINMAX and dla:
-        raise UserError("DLA INT8 needs entropy calibration (IInt8EntropyCalibrator2); set "
-                        "calibration.method: entropy or target the GPU", key="calibration.method")
     return CalibratorKind.MINMAX if method is CalibrationMethod.MINMAX else CalibratorKind.ENTROPY2
+
+
+def _check_dla(method: CalibrationMethod, cache: bytes | None) -> None:
+    """Refuse what would give a DLA another calibrator than ``IInt8EntropyCalibrator2``."""
+    if method is CalibrationMethod.MINMAX:
+        raise UserError("a DLA takes INT8 scales only from IInt8EntropyCalibrator2, not "
+                        "minmax; set calibration.method: entropy, or target.device: gpu",
+                        key="calibration.method")
+    algorithm = cache_algorithm(cache) if cache else CalibratorKind.ENTROPY2.value
+    if algorithm != CalibratorKind.ENTROPY2.value:
+        raise UserError(f"the calibration cache was written by '{algorithm}' and a DLA reads "
+                        "only EntropyCalibration2 caches; set calibration.method: entropy so "
+                        "the cache is computed again", key="calibration")
 
 
 class CalibrationBatches:
@@ -200,24 +225,35 @@ class DeviceBatches:
 
 class CalibratorSource:
     """What both TensorRT calibrator subclasses delegate to (plain Python, tested without
-    TensorRT): the batches, the batch size and the cache in and out."""
+    TensorRT): the batches, the batch size and the cache in and out. Each answer is computed
+    under ``errors``: an exception is kept for the builder to re-raise, and TensorRT is told
+    "no more batches" (the wrapper would swallow it, see :mod:`.callbacks`); after one, no
+    cache is written, since TensorRT would hand back scales from a calibration cut short."""
 
     def __init__(self, device: DeviceBatches | None, batch_size: int, cache_in: bytes | None,
-                 on_cache: Callable[[bytes], None]) -> None:
+                 on_cache: Callable[[bytes], None], errors: CallbackErrors) -> None:
         self.device = device
         self.batch_size = batch_size
         self.cache_in = cache_in
         self.on_cache = on_cache
+        self.errors = errors
 
     def get_batch(self, names: Sequence[str]) -> list[int]:
-        return self.device.pointers(names) if self.device is not None else []
+        device = self.device
+        if device is None:
+            return []
+        none: list[int] = []  # false in C++: no more batches
+        pointers = self.errors.call("get_batch", lambda: device.pointers(names), none)
+        if not pointers:
+            device.close()  # exhausted or failed: TensorRT asks for no more
+        return pointers
 
     def read_cache(self) -> bytes | None:
         """The cache to calibrate from, or None to calibrate from the feeds."""
-        return self.cache_in or None
+        return self.errors.call("read_calibration_cache", lambda: self.cache_in or None, None)
 
     def write_cache(self, cache: Buffer) -> None:
-        self.on_cache(bytes(cache))
+        self.errors.call("write_calibration_cache", lambda: self.on_cache(bytes(cache)), None)
 
 
 class CalibratorMethods:
@@ -247,13 +283,15 @@ class CalibratorMethods:
 def make_calibrator(method: CalibrationMethod, feeds: CalibrationFeeds | None, batch_size: int,
                     cache_in: bytes | None, on_cache: Callable[[bytes], None], *,
                     inputs: Mapping[str, CalibrationInput], cuda: CudaApi | None,
-                    dla: bool = False) -> tensorrt.IInt8Calibrator:
+                    errors: CallbackErrors, dla: bool = False) -> tensorrt.IInt8Calibrator:
     """A TensorRT INT8 calibrator (TensorRT 8.4 - 10.x) over ``feeds`` and/or ``cache_in``.
 
     ``batch_size`` is what ``get_batch_size`` reports (TensorRT ignores it for explicit-batch
     networks, where the calibration profile's shape rules); ``on_cache`` receives the cache
     TensorRT writes. With a cache and no feeds, TensorRT reads the cache and never asks for a
-    batch; ``cuda`` is needed only when there are feeds. The two subclasses are spelled out
+    batch; ``cuda`` is needed only when there are feeds. What the callbacks raise is kept in
+    ``errors``, for the caller to re-raise when ``build_serialized_network`` has returned
+    (:meth:`.CallbackErrors.raise_first`). The two subclasses are spelled out
     (not one class over a base chosen at run time) so that mypy checks both against the stubs;
     both take their methods from :class:`CalibratorMethods`.
     """
@@ -264,7 +302,7 @@ def make_calibrator(method: CalibrationMethod, feeds: CalibrationFeeds | None, b
         raise ValueError("calibrating from feeds needs a CUDA api for the device buffers")
     device = DeviceBatches(CalibrationBatches(feeds, inputs), cuda) \
         if feeds is not None and cuda is not None else None
-    source = CalibratorSource(device, batch_size, cache_in, on_cache)
+    source = CalibratorSource(device, batch_size, cache_in, on_cache, errors)
 
     class EntropyCalibrator2(CalibratorMethods, trt.IInt8EntropyCalibrator2):
         def __init__(self) -> None:

@@ -6,6 +6,15 @@ turns those calls into a few readable lines (phases two levels deep, steps at ea
 is plain Python; :func:`make_progress_monitor` wraps it in the ``IProgressMonitor`` subclass,
 created inside the function. Older releases report nothing during a build; the builder then
 sends coarse messages around the steps it takes itself.
+
+The monitor is also how a build is stopped from Python. TensorRT's wrapper catches whatever a
+monitor method raises, prints it and carries on, except in ``step_complete``, where it answers
+false and so cancels the build (``PyProgressMonitor``, ``python/src/infer/pyCore.cpp``, 10.3.0);
+``phase_start`` cannot cancel at all ("request the cancellation from within step_complete",
+``samples/python/simple_progress_monitor``). So every method runs under the build's
+:class:`~.callbacks.CallbackErrors`, and ``step_complete`` answers false once anything there
+(a calibrator's ``get_batch`` included) has raised: the build ends at its next step and the
+builder re-raises the exception.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from edge_runtime.engines.backends.tensorrt.callbacks import CallbackErrors
 from edge_runtime.engines.base import MessageFn
 
 if TYPE_CHECKING:
@@ -56,12 +66,16 @@ class PhaseReport:
             self._quarters.pop(phase, None)
 
 
-def make_progress_monitor(progress: MessageFn) -> tensorrt.IProgressMonitor:
-    """An ``IProgressMonitor`` reporting to ``progress`` (TensorRT 10.0+). Keep it alive until
-    the build returns."""
+def make_progress_monitor(progress: MessageFn,
+                          errors: CallbackErrors | None = None) -> tensorrt.IProgressMonitor:
+    """An ``IProgressMonitor`` reporting to ``progress`` (TensorRT 10.0+) that cancels the build
+    once a callback has failed (see the module docstring). Pass the build's ``errors`` to
+    re-raise that failure when the build returns; without them the monitor keeps its own.
+    Keep it alive until the build returns."""
     import tensorrt as trt
 
     report = PhaseReport(progress)
+    failures = errors if errors is not None else CallbackErrors()
 
     class Monitor(trt.IProgressMonitor):
         def __init__(self) -> None:
@@ -69,12 +83,14 @@ def make_progress_monitor(progress: MessageFn) -> tensorrt.IProgressMonitor:
 
         def phase_start(self, phase_name: str, parent_phase: str | None,
                         num_steps: int) -> None:  # None for a top-level phase
-            report.start(phase_name, parent_phase, num_steps)
+            failures.call("phase_start",
+                          lambda: report.start(phase_name, parent_phase, num_steps), None)
 
         def step_complete(self, phase_name: str, step: int) -> bool:
-            return report.step(phase_name, step)
+            go_on = failures.call("step_complete", lambda: report.step(phase_name, step), False)
+            return go_on and not failures.failed
 
         def phase_finish(self, phase_name: str) -> None:
-            report.finish(phase_name)
+            failures.call("phase_finish", lambda: report.finish(phase_name), None)
 
     return Monitor()

@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from edge_runtime.engines.artifact import Artifact
 from edge_runtime.engines.backends.tensorrt.cuda import CudaApi, load_cuda_api
-from edge_runtime.engines.backends.tensorrt.logger import ErrorTail, make_logger
+from edge_runtime.engines.backends.tensorrt.logger import ErrorTail, capture_errors, shared_logger
 from edge_runtime.engines.backends.tensorrt.network import Placement
 from edge_runtime.engines.backends.tensorrt.tensors import (
     DeviceBuffers,
@@ -46,8 +46,6 @@ if TYPE_CHECKING:
 class _Active:
     """Everything an active runner holds, released in reverse order."""
 
-    logger: tensorrt.ILogger
-    errors: ErrorTail
     runtime: tensorrt.Runtime
     engine: tensorrt.ICudaEngine
     context: tensorrt.IExecutionContext
@@ -77,6 +75,12 @@ class TensorRTRunner(BaseRunner):
         self._active: _Active | None = None
 
     def activate_impl(self) -> None:
+        """Deserialize and create the context, with what TensorRT logs as errors meanwhile
+        kept for the one-line failure (the process's one logger routes them here)."""
+        with capture_errors() as logged:
+            self._activate(logged)
+
+    def _activate(self, errors: ErrorTail) -> None:
         import tensorrt as trt
 
         running = tensorrt_version()
@@ -85,8 +89,7 @@ class TensorRTRunner(BaseRunner):
                                          f"engine {self.name} is a TensorRT plan")
         version = TrtVersion.parse(running)
         cuda = self._cuda if self._cuda is not None else load_cuda_api()
-        logger, errors = make_logger()
-        runtime = trt.Runtime(logger)
+        runtime = trt.Runtime(shared_logger())
         placement = Placement.from_manifest(self.manifest)
         if placement.dla_core is not None and placement.lane != "gpu":
             runtime.DLA_core = placement.dla_core  # before deserializing: the plan's core
@@ -100,7 +103,7 @@ class TensorRTRunner(BaseRunner):
                                f"{self.name}: {errors.last() or 'out of device memory?'}")
         io = make_engine_io(version, engine, context)
         stream = cuda.stream_create()
-        self._active = _Active(logger, errors, runtime, engine, context, io,
+        self._active = _Active(runtime, engine, context, io,
                                DeviceBuffers(cuda), stream, cuda.event_create(),
                                cuda.event_create())
         self._cuda = cuda
