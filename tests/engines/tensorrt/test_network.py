@@ -93,6 +93,18 @@ def test_layers_of_nodes_follow_the_parsers_naming() -> None:
         "conv": ["conv", "conv_1"], "gemm": ["gemm", "gemm_1"], "missing": []}
 
 
+def test_helper_layers_go_to_the_node_they_border() -> None:
+    """onnx-tensorrt adds ONNXTRT_castHelper (and friends) while importing a node, with no
+    node name: a pinned node's casts must be pinned with it."""
+    layers = ["conv", "ONNXTRT_castHelper", "gemm", "ONNXTRT_castHelper_1",
+              "ONNXTRT_ShapeHelper", "gemm_1", "relu", "ONNXTRT_castHelper_2", "softmax"]
+    nodes = ["conv", "gemm", "relu", "softmax"]
+    assert layers_of_nodes(layers, nodes, ["gemm"]) == {"gemm": [
+        "ONNXTRT_castHelper", "gemm", "ONNXTRT_castHelper_1", "ONNXTRT_ShapeHelper", "gemm_1"]}
+    assert layers_of_nodes(layers, nodes, ["softmax"]) == {"softmax": [
+        "ONNXTRT_castHelper_2", "softmax"]}
+
+
 def test_pin_precision(install_trt: InstallTrt) -> None:
     trt = install_trt("10.3.0.30")
     _, network, _ = parsed(trt)

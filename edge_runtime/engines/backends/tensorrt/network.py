@@ -71,26 +71,56 @@ def parse_onnx(network: tensorrt.INetworkDefinition, logger: tensorrt.ILogger,
     raise UserError(f"TensorRT cannot parse {onnx_path}: {detail}", key="onnx")
 
 
+#: How onnx-tensorrt names the helper layers it adds while importing a node (``castHelper``,
+#: shape arithmetic): ``registerLayer(layer, "ONNXTRT_castHelper", nullptr)``, made unique as
+#: ``ONNXTRT_castHelper_307``; they carry no node name.
+HELPER_PREFIX = "ONNXTRT_"
+
+
 def layers_of_nodes(layer_names: Iterable[str], node_names: Iterable[str],
                     wanted: Iterable[str]) -> dict[str, list[str]]:
     """The TensorRT layers each wanted ONNX node became.
 
     The ONNX parser names a node's first layer after the node and the others ``NAME_<n>``
     (onnx-tensorrt's ``generateUniqueName``); a ``NAME_<n>`` that is itself an ONNX node's
-    name belongs to that node, not to ``NAME``.
+    name belongs to that node, not to ``NAME``. Helper layers (``ONNXTRT_*``) are added in
+    the middle of a node's import, so a run of them sits next to that node's own layers; the
+    parser keeps no record of which node, so a run goes to each wanted node it borders
+    (pinning one cast too many costs a little speed, missing one costs the accuracy asked for).
     """
-    nodes = set(node_names)
     found: dict[str, list[str]] = {name: [] for name in wanted}
-    for layer in layer_names:
-        if layer in found:
-            found[layer].append(layer)
-            continue
-        if layer in nodes:
-            continue
-        match = re.fullmatch(r"(.+)_\d+", layer)
-        if match and match.group(1) in found:
-            found[match.group(1)].append(layer)
+    nodes = set(node_names) | set(found)
+    layers = list(layer_names)
+    owners = [_owner(layer, nodes) for layer in layers]
+    for index, (layer, owner) in enumerate(zip(layers, owners, strict=True)):
+        if owner in found:
+            found[owner].append(layer)
+        elif owner is None and layer.startswith(HELPER_PREFIX):
+            for neighbour in _bordering_owners(layers, owners, index):
+                if neighbour in found:
+                    found[neighbour].append(layer)
     return found
+
+
+def _owner(layer: str, nodes: set[str]) -> str | None:
+    if layer in nodes:
+        return layer
+    match = re.fullmatch(r"(.+)_\d+", layer)
+    return match.group(1) if match and match.group(1) in nodes else None
+
+
+def _bordering_owners(layers: list[str], owners: list[str | None], index: int) -> set[str]:
+    """The nodes owning the nearest non-helper layers before and after ``layers[index]``."""
+    bordering: set[str] = set()
+    for step in (-1, 1):
+        at = index + step
+        while 0 <= at < len(layers) and owners[at] is None and layers[at].startswith(
+                HELPER_PREFIX):
+            at += step
+        owner = owners[at] if 0 <= at < len(layers) else None
+        if owner is not None:
+            bordering.add(owner)
+    return bordering
 
 
 def pin_precision(network: tensorrt.INetworkDefinition, model: ModelProto,
