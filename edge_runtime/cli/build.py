@@ -23,6 +23,7 @@ from edge_runtime.cli.options import (
     console,
 )
 from edge_runtime.cli.progress import RichProgress
+from edge_runtime.cli.shape_flags import input_profiles
 from edge_runtime.config.loading import load_pipeline_set, load_power_profile, load_recipe
 from edge_runtime.config.power import PowerProfile
 from edge_runtime.config.recipe import EngineRecipe, Precision, Sparsity
@@ -35,6 +36,7 @@ from edge_runtime.engines.cache import EngineCache
 from edge_runtime.engines.registry import EngineContext, build_engine, resolve_backend
 from edge_runtime.errors import EXIT_GATE_FAILED, GateFailedError, UserError
 from edge_runtime.fileio import atomic_write_text
+from edge_runtime.graph.analysis import graph_inputs, load_model
 from edge_runtime.optimize.data import PipelineData
 from edge_runtime.sim.device_model import Lane
 from edge_runtime.sim.jetson import SimulatedJetson
@@ -50,6 +52,16 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="build an ONNX model without a recipe (defaults for the rest)")
     parser.add_argument("--precision", choices=[p.value for p in Precision], default=None,
                         help="override the recipe's precision")
+    for alias in ("fp16", "int8", "best"):  # trtexec's spellings
+        parser.add_argument(f"--{alias}", action="store_true",
+                            help=f"the same as --precision {alias} (as in trtexec)")
+    parser.add_argument("--shapes", default=None, metavar="NAME:DIMS[,...]",
+                        help="fixed input shapes, trtexec's spelling: --shapes=x:1x3x480x640")
+    for flag, what in (("minShapes", "smallest"), ("optShapes", "optimal"),
+                       ("maxShapes", "largest")):
+        parser.add_argument(f"--{flag}", dest=flag.lower(), default=None,
+                            metavar="NAME:DIMS[,...]",
+                            help=f"the {what} shapes of a dynamic-shape profile (as trtexec)")
     parser.add_argument("--sparsity", choices=[s.value for s in Sparsity], default=None,
                         help="override the recipe's sparsity")
     parser.add_argument("--data", default=None, metavar="PATH",
@@ -84,8 +96,14 @@ def recipe_from(args: argparse.Namespace) -> EngineRecipe:
         base: dict[str, Any] = {"onnx": args.onnx.resolve(), "name": args.onnx.stem}
     else:
         base = load_recipe(args.recipe).model_dump()
-    if args.precision:
-        base["precision"] = args.precision
+    precision = precision_flag(args)
+    if precision:
+        base["precision"] = precision
+    profiles = input_profiles(args.shapes, args.minshapes, args.optshapes, args.maxshapes)
+    if profiles:
+        base["inputs"] = {**(base.get("inputs") or {}), **profiles}
+    if args.onnx is not None and precision == Precision.INT8.value and not args.data:
+        raise UserError(no_int8_data_message(args.onnx), key="--data")
     if args.sparsity:
         base["sparsity"] = args.sparsity
     if args.max_drop is not None:
@@ -105,9 +123,27 @@ def recipe_from(args: argparse.Namespace) -> EngineRecipe:
                         key=flag or format_key_path(first["loc"])) from None
 
 
+def precision_flag(args: argparse.Namespace) -> str | None:
+    """``--precision``, or its trtexec alias (``--int8 --fp16`` together is int8, which keeps
+    FP16 for the layers INT8 does not suit, as trtexec does)."""
+    alias = next((name for name in ("best", "int8", "fp16") if getattr(args, name)), None)
+    if args.precision and alias and alias != args.precision:
+        raise UserError(f"--{alias} and --precision {args.precision} disagree; give one",
+                        key="--precision")
+    return str(args.precision or alias) if (args.precision or alias) else None
+
+
+def no_int8_data_message(onnx: Path) -> str:
+    """What an INT8 build of a bare ONNX needs, with the model's input names."""
+    names = ", ".join(spec.name for spec in graph_inputs(load_model(onnx.read_bytes(), onnx)))
+    return (f"an INT8 build of {onnx.name} needs calibration data: --data DIR (a directory "
+            "of images), --data frames.npy or frames.npz (frames, N x H x W x C), or --data "
+            f"tensors.npz (arrays named like the inputs: {names}); or build --fp16")
+
+
 #: The recipe key each override flag sets: a bad value is the flag's (pydantic's own text of a
 #: ValidationError is several lines, ending in a URL).
-FLAG_OF_KEY = {"precision": "--precision", "sparsity": "--sparsity",
+FLAG_OF_KEY = {"precision": "--precision", "sparsity": "--sparsity", "inputs": "--shapes",
                "max_accuracy_drop": "--max-drop", "calibration": "--data",
                "evaluation": "--data"}
 

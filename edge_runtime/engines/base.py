@@ -165,7 +165,9 @@ class BuildEngine:
             raise UserError(
                 f"input '{exc.input_name}' of {Path(self.recipe.onnx).name} has dynamic "
                 f"dimensions {exc.dims}; give inputs.{exc.input_name}.shape (or min/opt/max) "
-                "in the recipe", key="inputs") from None
+                f"in the recipe, or on the command line --shapes={exc.input_name}:"
+                f"{'x'.join(str(d) if not isinstance(d, int) or d > 0 else 'N' for d in exc.dims)}"
+                " with numbers for the names", key="inputs") from None
         unknown = set(given) - set(shapes)
         if unknown:
             raise UserError(f"the model has no input named {sorted(unknown)} (its inputs: "

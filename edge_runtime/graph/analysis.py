@@ -377,6 +377,9 @@ def load_model(data: bytes, source: str | Path | None = None) -> ModelProto:
     fix: one line naming ``source`` (the file), never protobuf's traceback, and never a build
     that "succeeds" on a model no engine can run (the simulated Jetson only counts shapes, so
     without this check an op that does not exist would pass until a real device)."""
+    if not data:  # protobuf parses zero bytes as an empty model
+        raise UserError("the ONNX file is empty (0 bytes); export it again, or check the path",
+                        file=source)
     try:
         model = onnx.load_from_string(data)
     except (DecodeError, ValueError) as exc:

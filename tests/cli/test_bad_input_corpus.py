@@ -430,7 +430,7 @@ def _external_data_missing(ws: Workspace) -> Path:
 MODELS: dict[str, tuple[Callable[[Workspace], Path], str]] = {
     "garbage": (_garbage, "not an ONNX model"),
     "truncated": (_truncated, "not an ONNX model"),
-    "empty": (_empty, "no graph"),
+    "empty": (_empty, "the ONNX file is empty (0 bytes)"),
     "no-graph": (_no_graph, "no graph"),
     "unsupported-op": (_unsupported_op, "Rellu"),
     "external-data-missing": (_external_data_missing, "external.onnx.data"),
