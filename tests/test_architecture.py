@@ -18,7 +18,7 @@ PACKAGE = Path(edge_runtime.__file__).parent
 
 #: Rank of each top-level part of the package; a part may import only lower ranks (and itself).
 LAYERS: dict[str, int] = {
-    "errors": 0, "imaging": 0, "fileio": 0,
+    "errors": 0, "imaging": 0, "fileio": 0, "jetpack": 0,
     "synthetic": 1, "graph": 1, "scheduler": 1,
     "config": 2,
     "pipelines": 3, "power": 3,

@@ -14,6 +14,7 @@ import struct
 from collections.abc import Mapping
 
 from edge_runtime.config.recipe import CalibrationMethod
+from edge_runtime.jetpack import newest as newest_jetpack
 from edge_runtime.optimize.calibration import ActivationRanges
 
 INT8_MAX = 127.0
@@ -23,8 +24,8 @@ ALGORITHMS = {
     CalibrationMethod.MINMAX: "MinMaxCalibration",
     CalibrationMethod.PERCENTILE: "EntropyCalibration2",
 }
-#: JetPack 6.0/6.1 ship TensorRT 10.3.0.
-DEFAULT_TRT_VERSION = "10.3.0"
+#: The newest JetPack's TensorRT (6.1, 6.2: 10.3; 6.0: 8.6.2), from :mod:`edge_runtime.jetpack`.
+DEFAULT_TRT_VERSION = newest_jetpack().tensorrt
 
 
 def version_tag(version: str) -> str:

@@ -223,3 +223,15 @@ def test_a_failing_progress_callback_cancels_the_build_and_is_raised(
     with pytest.raises(KeyboardInterrupt):
         TensorRTBuilder(cuda=cuda).build(make_request(tmp_path), say)
     assert trt.recorder.swallowed == [] and trt.recorder.builds == 1
+
+
+def test_tensorrt_11_has_no_dla(install_trt: InstallTrt, cuda: FakeCuda, tmp_path: Path) -> None:
+    """TensorRT 11.0/11.1 do not support DLA: the GPU when the fallback is allowed, else refused."""
+    trt = install_trt("11.0.0")
+    artifact = build(tmp_path, cuda, precision="fp16", target={"device": "dla0"})
+    assert artifact.manifest.lane == "gpu"
+    assert trt.recorder.configs[-1].DLA_core == -1  # never asked for a core
+    assert any("TensorRT 11.0 has no DLA support" in n for n in artifact.manifest.notes)
+    with pytest.raises(UserError, match=r"TensorRT 11\.0 does not support DLA"):
+        build(tmp_path, cuda, precision="fp16",
+              target={"device": "dla0", "gpu_fallback": False})

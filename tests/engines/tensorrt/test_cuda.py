@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import sys
 import types
+import warnings
 from typing import Any
 
 import numpy as np
@@ -14,10 +15,12 @@ from edge_runtime.engines.backends.tensorrt.cuda import (
     CudaPythonApi,
     DeviceInfo,
     PyCudaApi,
+    check_fits,
+    handle,
     load_cuda_api,
     require_contiguous,
 )
-from edge_runtime.errors import MissingDependencyError
+from edge_runtime.errors import MissingDependencyError, UserError
 
 
 class Err(enum.Enum):
@@ -25,7 +28,8 @@ class Err(enum.Enum):
     cudaErrorMemoryAllocation = 2  # noqa: N815
 
 
-def fake_cudart(fail: set[str] | None = None) -> types.SimpleNamespace:
+def fake_cudart(fail: set[str] | None = None, *, driver: int = 12060,
+                linked: int = 12090) -> types.SimpleNamespace:
     """A cuda-python ``runtime`` stand-in: every call returns ``(err, value...)``."""
     failing = fail or set()
     memory: dict[int, bytearray] = {}
@@ -54,6 +58,8 @@ def fake_cudart(fail: set[str] | None = None) -> types.SimpleNamespace:
         cudaEventRecord=call("cudaEventRecord"),
         cudaEventSynchronize=call("cudaEventSynchronize"),
         cudaEventElapsedTime=call("cudaEventElapsedTime", 2.5),
+        cudaDriverGetVersion=call("cudaDriverGetVersion", driver),
+        cudaRuntimeGetVersion=call("cudaRuntimeGetVersion", linked),
     )
 
 
@@ -187,3 +193,22 @@ def test_real_cuda_python_without_a_gpu_names_the_failing_call() -> None:
         np.testing.assert_array_equal(back, data)
         api.free(pointer)
         api.stream_destroy(stream)
+
+
+def test_a_cuda_python_newer_than_the_driver_names_the_pin() -> None:
+    """cuda-python 13 links the CUDA 13 runtime, which JetPack 6's CUDA 12.6 driver cannot run."""
+    with pytest.raises(UserError, match=r"links the CUDA 13.0 runtime but the driver runs CUDA "
+                                        r"12.6: pip install 'cuda-python>=12.2,<12.9.11'"):
+        check_fits(fake_cudart(driver=12060, linked=13000))
+    check_fits(fake_cudart(driver=12060, linked=12090))  # minor versions are compatible
+    check_fits(fake_cudart(driver=0, linked=13000))  # no driver: nothing to compare
+
+
+def test_stream_and_event_handles_without_int() -> None:
+    """``int()`` on cudaStream_t / cudaEvent_t is deprecated in cuda-bindings 13: getPtr()."""
+    from cuda.bindings import runtime
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        stream, event = runtime.cudaStream_t(), runtime.cudaEvent_t()
+        assert handle(stream) == stream.getPtr() and handle(event) == event.getPtr()
+    assert handle(0x7000) == 0x7000

@@ -242,6 +242,13 @@ class TensorRTBuilder(EngineBuilder):
         if target.device is TargetDevice.GPU:
             return Placement(lane="gpu")
         core = int(target.device.value.removeprefix("dla"))
+        if not self.version.has_dla:
+            if not target.gpu_fallback:
+                raise UserError(f"TensorRT {self.version.short} does not support DLA; build "
+                                "with the TensorRT 10.3 of JetPack 6, or set "
+                                "target.gpu_fallback: true to run it on the GPU",
+                                key="target.device")
+            return Placement(lane="gpu")
         if core >= builder.num_DLA_cores:
             if not target.gpu_fallback:
                 raise UserError(f"this device has {builder.num_DLA_cores} DLA cores, no "
@@ -275,6 +282,9 @@ class TensorRTBuilder(EngineBuilder):
             if placement.lane == "gpu":
                 notes.append(f"no layer runs on DLA core {placement.dla_core}: the engine "
                              "runs on the GPU")
+        elif request.recipe.target.device is not TargetDevice.GPU and not self.version.has_dla:
+            notes.append(f"TensorRT {self.version.short} has no DLA support: the engine runs "
+                         "on the GPU")
         elif request.recipe.target.device is not TargetDevice.GPU:
             notes.append(f"no {request.recipe.target.device.value} on this device: the engine "
                          "runs on the GPU")

@@ -25,7 +25,8 @@ from typing import Any, Protocol
 
 import numpy.typing as npt
 
-from edge_runtime.errors import MissingDependencyError
+from edge_runtime.errors import MissingDependencyError, UserError
+from edge_runtime.jetpack import for_cuda_major
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ def load_cuda_api() -> CudaApi:
     """cuda-python if present, else pycuda; MissingDependencyError if neither is installed."""
     runtime = _import_cudart()
     if runtime is not None:
+        check_fits(runtime)
         return CudaPythonApi(runtime)
     try:
         from pycuda import driver
@@ -93,6 +95,37 @@ def _import_cudart() -> Any:
         except ImportError:
             return None
     return runtime
+
+
+def check_fits(runtime: Any) -> None:
+    """Refuse a cuda-python built for a newer CUDA than the driver runs (cuda-python 13 links
+    the CUDA 13 runtime; JetPack 6's driver is CUDA 12), naming the pin from the JetPack table.
+    Without a driver (a host with no GPU) there is nothing to compare: calls fail later, named."""
+    driver = _version(runtime, "cudaDriverGetVersion")
+    linked = _version(runtime, "cudaRuntimeGetVersion")
+    if not driver or not linked or linked // 1000 <= driver // 1000:
+        return
+    release = for_cuda_major(driver // 1000)
+    pin = f"pip install '{release.cuda_python}' (JetPack {release.jetpack})" if release \
+        else "install the cuda-python of this CUDA"
+    raise UserError(f"cuda-python links the CUDA {_dotted(linked)} runtime but the driver runs "
+                    f"CUDA {_dotted(driver)}: {pin}", key="cuda-python")
+
+
+def _version(runtime: Any, call: str) -> int:
+    err, version = getattr(runtime, call)()
+    return int(version) if err == runtime.cudaError_t.cudaSuccess else 0
+
+
+def _dotted(version: int) -> str:
+    return f"{version // 1000}.{version % 1000 // 10}"
+
+
+def handle(value: Any) -> int:
+    """The address in a ``cudaStream_t`` / ``cudaEvent_t``: ``getPtr()`` (``int()`` on them is
+    deprecated in cuda-bindings 13); a plain int (``cudaMalloc``'s pointer) as it is."""
+    get_ptr = getattr(value, "getPtr", None)
+    return int(get_ptr()) if callable(get_ptr) else int(value)
 
 
 class CudaPythonApi:
@@ -136,7 +169,7 @@ class CudaPythonApi:
         self._call("cudaFree", ptr)
 
     def stream_create(self) -> int:
-        return int(self._call("cudaStreamCreate"))
+        return handle(self._call("cudaStreamCreate"))
 
     def stream_destroy(self, stream: int) -> None:
         self._call("cudaStreamDestroy", stream)
@@ -155,7 +188,7 @@ class CudaPythonApi:
                    self._rt.cudaMemcpyKind.cudaMemcpyDeviceToHost, stream)
 
     def event_create(self) -> int:
-        return int(self._call("cudaEventCreate"))
+        return handle(self._call("cudaEventCreate"))
 
     def event_destroy(self, event: int) -> None:
         self._call("cudaEventDestroy", event)

@@ -8,8 +8,8 @@ test (the builder only applies the plan):
 - TensorRT 8.4 - 10.x, *weakly typed*: builder flags let TensorRT pick lower precision per
   layer. INT8 sets FP16 too (layers without an INT8 kernel run in FP16, not FP32). A Q/DQ model
   is built with INT8 on (explicit quantization); without one, INT8 needs an implicit
-  calibrator (feeds or a cache; deprecated from 10.1). A DLA takes no Q/DQ model before
-  TensorRT 11 (it supports implicit quantization only), so an INT8 DLA build parses the float
+  calibrator (feeds or a cache; deprecated from 10.1). A DLA takes no Q/DQ model (it
+  supports implicit quantization only), so an INT8 DLA build parses the float
   graph and calibrates it implicitly, from the cache the Q/DQ stage wrote from the same
   ranges. ``high_precision_layers`` are pinned
   (FP16 in INT8 builds, FP32 otherwise) with ``OBEY_PRECISION_CONSTRAINTS``. We stay weakly
@@ -18,6 +18,8 @@ test (the builder only applies the plan):
 - TensorRT 11, *strongly typed only*: no precision flags, no calibrators, no per-layer
   precision. INT8 comes only from Q/DQ nodes, FP16 only from FP16 types in the ONNX; a recipe
   asking for more than the model carries gets an engine of what it carries, and says so.
+  TensorRT 11 has no DLA support at all: a DLA target builds for the GPU when the recipe
+  allows the fallback, else it is refused (the builder's placement step).
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ def plan_precision(recipe: EngineRecipe, version: TrtVersion, *, quantized: bool
                    has_calibration: bool, model_has_fp16: bool,
                    pin_layers: bool = False) -> PrecisionPlan:
     """The precision plan for ``recipe`` on ``version`` (see the module docstring)."""
-    on_dla = recipe.target.device is not TargetDevice.GPU
+    # a TensorRT without DLA support never builds for one (the builder's placement decides)
+    on_dla = recipe.target.device is not TargetDevice.GPU and version.has_dla
     plan = _strongly_typed(recipe, quantized, model_has_fp16, pin_layers) \
         if not version.has_weak_typing \
         else _weakly_typed(recipe, version, quantized, has_calibration, pin_layers, on_dla)
@@ -80,7 +83,7 @@ def _weakly_typed(recipe: EngineRecipe, version: TrtVersion, quantized: bool,
     if float_graph:
         if not has_calibration:
             raise UserError("INT8 on a DLA needs a calibration cache (a DLA takes no Q/DQ "
-                            "model before TensorRT 11); add a calibration section",
+                            "model); add a calibration section",
                             key="calibration")
         notes.append("DLA INT8: built from the float graph with the calibration cache "
                      "(implicit quantization), not from the Q/DQ model")

@@ -10,11 +10,15 @@ JetPack   TensorRT       what changes for us
 ========  =============  ==============================================================
 5.0.2     8.4.1          oldest supported: memory pools, bindings API (execute_async_v2)
 5.1.x     8.5.2          named I/O tensors, ``set_input_shape``, ``execute_async_v3``
-6.x       10.x           ``build_engine`` and bindings removed; implicit batch gone;
+6.0       8.6.2          as 8.5
+6.1, 6.2  10.3           ``build_engine`` and bindings removed; implicit batch gone;
                          ``IProgressMonitor``; calibrators deprecated from 10.1
 (none)    11.x           strongly typed only: FP16/INT8 builder flags, precision
-                         constraints and INT8 calibrators removed (Q/DQ or nothing)
+                         constraints and INT8 calibrators removed (Q/DQ or nothing); no
+                         DLA support (the 11.0 and 11.1 documentation)
 ========  =============  ==============================================================
+
+The release facts (L4T, CUDA, Python, DLA, cuda-python) are one table, :mod:`edge_runtime.jetpack`.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from edge_runtime.errors import UserError
+from edge_runtime.jetpack import FIRST_TENSORRT_WITHOUT_DLA
 
 _NUMBERS = re.compile(r"\d+")
 
@@ -107,6 +112,11 @@ class TrtVersion:
     def has_implicit_int8(self) -> bool:
         """``IBuilderConfig.int8_calibrator`` and the calibrator classes: removed in 11.0."""
         return self.major < 11
+
+    @property
+    def has_dla(self) -> bool:
+        """Builds for the DLA cores: through 10.x; TensorRT 11.0/11.1 do not support DLA."""
+        return self.major < FIRST_TENSORRT_WITHOUT_DLA
 
     @property
     def has_progress_monitor(self) -> bool:
