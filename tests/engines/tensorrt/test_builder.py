@@ -235,3 +235,28 @@ def test_tensorrt_11_has_no_dla(install_trt: InstallTrt, cuda: FakeCuda, tmp_pat
     with pytest.raises(UserError, match=r"TensorRT 11\.0 does not support DLA"):
         build(tmp_path, cuda, precision="fp16",
               target={"device": "dla0", "gpu_fallback": False})
+
+
+def test_a_dla_gets_fixed_shapes_or_a_one_line_refusal(install_trt: InstallTrt,
+                                                        cuda: FakeCuda, tmp_path: Path) -> None:
+    """DLA does not support dynamic dimensions: min, opt and max must be equal."""
+    trt = install_trt("10.3.0.30")
+    with pytest.raises(UserError, match=r"a DLA runs only fixed shapes .* input 'image' has a "
+                                        r"range, max_batch: 4 .*set max_batch: 1") as caught:
+        build(tmp_path, cuda, precision="fp16", max_batch=4, target={"device": "dla0"})
+    assert caught.value.key == "inputs.image"
+    ranged = {"image": {"min": [1, 3, 32, 32], "opt": [2, 3, 32, 32], "max": [4, 3, 32, 32]}}
+    with pytest.raises(UserError, match=r"give inputs.image.shape \[2, 3, 32, 32\]"):
+        build(tmp_path, cuda, precision="fp16", inputs=ranged, target={"device": "dla0"})
+    artifact = build(tmp_path, cuda, precision="fp16", target={"device": "dla0"})
+    lo, opt, hi = trt.recorder.configs[-1].profiles[0].shapes["image"]
+    assert list(lo) == list(opt) == list(hi) == [1, 3, 32, 32]
+    assert "DLA profile fixed at image 1x3x32x32" in artifact.manifest.notes
+
+
+def test_a_module_without_the_dla_keeps_the_batch_range(install_trt: InstallTrt,
+                                                         cuda: FakeCuda, tmp_path: Path) -> None:
+    trt = install_trt("10.3.0.30", dla_cores=0)  # an Orin Nano: the GPU takes the build
+    artifact = build(tmp_path, cuda, precision="fp16", max_batch=4, target={"device": "dla0"})
+    assert artifact.manifest.lane == "gpu"
+    assert list(trt.recorder.configs[-1].profiles[0].shapes["image"][2]) == [4, 3, 32, 32]

@@ -42,7 +42,11 @@ from edge_runtime.engines.backends.tensorrt.precision import (
     onnx_has_fp16,
     plan_precision,
 )
-from edge_runtime.engines.backends.tensorrt.profiles import add_profile, profile_ranges
+from edge_runtime.engines.backends.tensorrt.profiles import (
+    add_profile,
+    network_dynamic_inputs,
+    profile_ranges,
+)
 from edge_runtime.engines.backends.tensorrt.progress import make_progress_monitor
 from edge_runtime.engines.backends.tensorrt.timing_cache import (
     load_timing_cache,
@@ -147,7 +151,11 @@ class TensorRTBuilder(EngineBuilder):
         self._set_precision(config, plan)
         if recipe.sparsity is Sparsity.TWO_FOUR:
             config.set_flag(trt.BuilderFlag.SPARSE_WEIGHTS)
-        ranges = profile_ranges(recipe, graph_inputs(request.model))
+        on_dla = self._builds_for_dla(builder, request)
+        ranges = profile_ranges(recipe, graph_inputs(request.model), dla=on_dla)
+        if on_dla and network_dynamic_inputs(network):
+            notes.append("DLA profile fixed at " + ", ".join(
+                f"{name} {'x'.join(map(str, r.opt))}" for name, r in ranges.items()))
         profile = add_profile(builder, config, network, ranges)
         calibrator = self._calibrator(config, request, plan, profile, notes, callbacks,
                                       ranges_opt={name: r.opt for name, r in ranges.items()})
@@ -234,6 +242,12 @@ class TensorRTBuilder(EngineBuilder):
         if profile is not None:  # dynamic shapes calibrate at the profile's opt shapes
             config.set_calibration_profile(profile)
         return calibrator
+
+    def _builds_for_dla(self, builder: tensorrt.Builder, request: BuildRequest) -> bool:
+        """Whether this build targets a DLA core it will get (see :meth:`_placement`)."""
+        device = request.recipe.target.device
+        return (device is not TargetDevice.GPU and self.version.has_dla
+                and int(device.value.removeprefix("dla")) < builder.num_DLA_cores)
 
     def _placement(self, builder: tensorrt.Builder, network: tensorrt.INetworkDefinition,
                    config: tensorrt.IBuilderConfig, request: BuildRequest) -> Placement:

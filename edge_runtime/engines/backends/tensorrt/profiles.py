@@ -9,6 +9,12 @@ tunes its kernels for ``opt``. The ranges come from the recipe, in this order:
    tuned for 1 (a Jetson pipeline runs one frame at a time; batches are the exception);
 4. nothing, and the ONNX shape is static: fixed at that shape.
 
+A DLA runs only fixed shapes: "DLA does not support dynamic dimensions" and a profile's min,
+opt and max must be equal (TensorRT's "DLA Supported Layers and Restrictions"). So for a DLA
+build a range, given or from ``max_batch > 1``, is refused in one line naming the input and the
+fix (a fixed ``shape``, ``max_batch: 1``, or the GPU), rather than a build that puts every layer
+on the GPU or fails inside TensorRT.
+
 Any other dynamic dimension without a recipe entry is the user's to fix (the cache's request
 step already says so; :func:`profile_ranges` repeats it for direct callers). The same ``opt``
 shapes are the calibration shapes for implicit INT8.
@@ -47,8 +53,29 @@ class ShapeRange:
         return self.min == self.opt == self.max
 
 
-def profile_ranges(recipe: EngineRecipe, inputs: Sequence[TensorSpec]) -> dict[str, ShapeRange]:
-    """The shape range of every model input (see the module docstring for the rules)."""
+def profile_ranges(recipe: EngineRecipe, inputs: Sequence[TensorSpec], *,
+                   dla: bool = False) -> dict[str, ShapeRange]:
+    """The shape range of every model input (see the module docstring for the rules); with
+    ``dla``, every range must be one fixed shape."""
+    ranges = _ranges(recipe, inputs)
+    if dla:
+        for name, shapes in ranges.items():
+            if not shapes.is_fixed:
+                raise UserError(_dla_refusal(recipe, name, shapes), key=f"inputs.{name}")
+    return ranges
+
+
+def _dla_refusal(recipe: EngineRecipe, name: str, shapes: ShapeRange) -> str:
+    given = recipe.inputs.get(name)
+    where = (f"min/opt/max {list(shapes.min)} .. {list(shapes.max)}" if given is not None
+             else f"max_batch: {recipe.max_batch} (batch 1 .. {recipe.max_batch})")
+    fix = (f"give inputs.{name}.shape {list(shapes.opt)}" if given is not None
+           else f"set max_batch: 1 or inputs.{name}.shape {list(shapes.max)}")
+    return (f"a DLA runs only fixed shapes (min = opt = max) and input '{name}' has a range, "
+            f"{where}: {fix}, or set target.device: gpu")
+
+
+def _ranges(recipe: EngineRecipe, inputs: Sequence[TensorSpec]) -> dict[str, ShapeRange]:
     ranges: dict[str, ShapeRange] = {}
     for spec in inputs:
         given = recipe.inputs.get(spec.name)
