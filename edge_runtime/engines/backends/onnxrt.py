@@ -9,10 +9,19 @@ it does not rebuild its own engines at every start. This machine has only the CP
 here the backend runs on the ``cpu`` lane, INT8 on onnxruntime's CPU kernels. The plan is the
 ONNX (the Q/DQ one for INT8), checked at build time by opening a session. ``onnxruntime`` is
 imported when a builder or runner is made, not when this module is.
+
+Two ways the TensorRT EP silently does not run, both handled here: an option key older
+onnxruntime does not know makes its binding throw ``Invalid TensorRT EP option: <key>``, and the
+Python wrapper then falls back to the next providers ("Falling back to [...] and retrying"), as
+it also does for a provider this build lacks. So each key newer than the ``onnxruntime-gpu``
+floor in ``setup.cfg`` is sent only to releases that know it (:data:`TRT_OPTION_SINCE`, the
+rest dropped with a note), and the manifest records the providers the session *started*
+(``get_providers()``), with the reason logged and noted, never the ones asked for.
 """
 
 from __future__ import annotations
 
+import logging
 import platform
 import time
 from pathlib import Path
@@ -53,6 +62,32 @@ def lane_of(providers: list[str], recipe: EngineRecipe) -> str:
 
 
 ProviderOptions = dict[str, dict[str, str]]
+
+LOG = logging.getLogger(__name__)
+
+#: TensorRT EP option keys newer than the floor (onnxruntime-gpu 1.16) and the release that
+#: first accepts them: the timing cache path arrived with 1.17 (microsoft/onnxruntime#19478,
+#: #21484); sparsity is gated with it (reported rejected by 1.16, not checked here).
+TRT_OPTION_SINCE: dict[str, tuple[int, int]] = {
+    "trt_timing_cache_path": (1, 17),
+    "trt_sparsity_enable": (1, 17),
+}
+
+
+def release(version: str) -> tuple[int, int]:
+    """``"1.16.3"`` -> ``(1, 16)``; dev suffixes ignored."""
+    major, minor = [*version.split("."), "0"][:2]
+    return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
+
+
+def gate_options(options: dict[str, str], version: str) -> tuple[dict[str, str], list[str]]:
+    """The options this onnxruntime ``version`` accepts, and a note per key dropped."""
+    have = release(version)
+    kept = {k: v for k, v in options.items() if TRT_OPTION_SINCE.get(k, (0, 0)) <= have}
+    notes = [f"onnxruntime {version} has no TensorRT EP option {key} (from "
+             f"{'.'.join(map(str, TRT_OPTION_SINCE[key]))}): left out"
+             for key in options if key not in kept]
+    return kept, notes
 
 
 def provider_options(recipe: EngineRecipe, quantized: bool, cache_dir: Path | None,
@@ -121,31 +156,53 @@ class OnnxRuntimeBuilder(EngineBuilder):
         started = time.perf_counter()
         if progress:
             progress(f"opening {request.recipe.name} in onnxruntime ({self.providers[0]})")
+        import onnxruntime as ort
+
         options = provider_options(request.recipe, request.quantized, request.work_dir,
                                    self.providers)
+        notes: list[str] = []
+        if "TensorrtExecutionProvider" in options:
+            options["TensorrtExecutionProvider"], dropped = gate_options(
+                options["TensorrtExecutionProvider"], ort.__version__)
+            notes.extend(dropped)
         try:
-            make_session(request.onnx_bytes, self.providers, options=options)
+            session = make_session(request.onnx_bytes, self.providers, options=options)
         except Exception as exc:  # onnxruntime raises its own exception types
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
             raise UserError(f"onnxruntime cannot load {request.recipe.onnx}: {first_line}",
                             key="onnx") from None
-        notes = []
+        providers = started_providers(session, self.providers, notes)
+        options = {p: o for p, o in options.items() if p in providers}
         precision = Precision.INT8 if request.quantized else Precision.FP32
         if request.recipe.precision is Precision.FP16:
-            notes.append(f"precision fp16 requested; onnxruntime on {self.providers[0]} runs "
+            notes.append(f"precision fp16 requested; onnxruntime on {providers[0]} runs "
                          "the float model in fp32")
         plan = request.onnx_bytes
         fields = base_manifest_fields(request, self, plan, started)
         fields["precision"] = precision.value
         manifest = Manifest(
             **fields,
-            lane=lane_of(self.providers, request.recipe),
-            backend_options={"providers": self.providers, "provider_options": options},
+            lane=lane_of(providers, request.recipe),
+            backend_options={"providers": providers, "provider_options": options},
             inputs=engine_input_specs(request.model, request.recipe),
             outputs=engine_output_specs(request.costed_model, request.input_shapes),
             notes=notes,
         )
         return Artifact(plan=plan, manifest=manifest)
+
+
+def started_providers(session: Any, asked: list[str], notes: list[str]) -> list[str]:
+    """The providers ``session`` runs with; a provider asked for that did not start (the
+    wrapper falls back without raising) is logged and noted, with the first one's reason."""
+    started = [str(p) for p in session.get_providers()]
+    missing = [p for p in asked if p not in started]
+    if missing:
+        reason = (f"{', '.join(missing)} did not start (not in this onnxruntime build, or it "
+                  f"refused its options; onnxruntime's log says which): running on "
+                  f"{', '.join(started)}")
+        LOG.warning("%s", reason)
+        notes.append(reason)
+    return started
 
 
 class OnnxRuntimeRunner(BaseRunner):
