@@ -1,14 +1,16 @@
-"""Score decoded outputs against the synthetic world's ground truth: top-1 and mAP@0.5.
+"""Score decoded outputs against the synthetic world's ground truth: top-1, mAP@0.5, and
+intent accuracy with span-level slot F1 for commands.
 
 The same accumulators score the bundled models in ``tools/`` (the figures in
 ``engines/models/README.md``) and live pipeline outputs during a run, so the two are comparable.
 mAP@0.5 uses all-point interpolated average precision (PASCAL VOC 2010+), averaged over the
-classes that appear in the ground truth.
+classes that appear in the ground truth. Slot F1 counts a predicted span as correct when its
+kind and its words both match a true span (CoNLL's rule), over all commands scored.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -17,6 +19,7 @@ import numpy.typing as npt
 
 from edge_runtime.pipelines.postprocess import Classification, Detections, box_iou
 from edge_runtime.synthetic import SceneObject
+from edge_runtime.synthetic.commands import Command, slot_values
 
 IOU_THRESHOLD = 0.5
 
@@ -35,6 +38,45 @@ class TopOneScore:
     @property
     def value(self) -> float | None:
         return self.correct / self.total if self.total else None
+
+
+@dataclass
+class CommandScore:
+    """Intent accuracy and span-level slot F1 of decoded commands."""
+
+    commands: int = 0
+    intents_correct: int = 0
+    spans_found: int = 0
+    spans_true: int = 0
+    spans_matched: int = 0
+
+    def add(self, intent: str, tags: Sequence[str], truth: Command) -> None:
+        """One command's predicted intent and per-word tags (as many as the words it read)."""
+        self.commands += 1
+        self.intents_correct += int(intent == truth.intent)
+        predicted = _spans(slot_values(list(truth.words[:len(tags)]), list(tags)))
+        expected = _spans(truth.slots())
+        self.spans_found += sum(predicted.values())
+        self.spans_true += sum(expected.values())
+        self.spans_matched += sum((predicted & expected).values())
+
+    @property
+    def intent_accuracy(self) -> float | None:
+        return self.intents_correct / self.commands if self.commands else None
+
+    @property
+    def slot_f1(self) -> float | None:
+        if not self.commands:
+            return None
+        found, true = self.spans_found, self.spans_true
+        if not found or not true:
+            return float(found == true)
+        precision, recall = self.spans_matched / found, self.spans_matched / true
+        return 2 * precision * recall / (precision + recall) if self.spans_matched else 0.0
+
+
+def _spans(values: dict[str, list[str]]) -> Counter[tuple[str, str]]:
+    return Counter((kind, value) for kind, spans in values.items() for value in spans)
 
 
 @dataclass
