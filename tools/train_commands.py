@@ -148,8 +148,7 @@ def train(args: argparse.Namespace) -> None:
     world = CommandGenerator(args.seed)
     commands = world.commands(args.commands)
     tokenizer = train_tokenizer(commands, MODELS_DIR / "commands_tokenizer.json", args.vocab)
-    vocab = tokenizer._tokenizer.get_vocab_size()  # type: ignore[attr-defined]
-    model = CommandModel(vocab)
+    model = CommandModel(tokenizer.vocab_size)
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     steps = args.epochs * math.ceil(len(commands) / args.batch)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, args.lr, total_steps=steps)

@@ -14,11 +14,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from edge_runtime.errors import UserError
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 Int64Array = npt.NDArray[np.int64]
 
@@ -41,8 +45,12 @@ class EncodedBatch:
 class CommandTokenizer:
     """A ``tokenizers`` WordPiece tokenizer over whitespace-separated words."""
 
-    def __init__(self, tokenizer: object) -> None:
+    def __init__(self, tokenizer: Tokenizer) -> None:
         self._tokenizer = tokenizer
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self._tokenizer.get_vocab_size())
 
     @classmethod
     def from_file(cls, path: Path) -> CommandTokenizer:
@@ -58,11 +66,9 @@ class CommandTokenizer:
                max_length: int = 64) -> EncodedBatch:
         """Tokens of ``texts`` padded to ``pad_to`` (default: the longest), cut at
         ``max_length`` (the [SEP] kept)."""
-        from tokenizers import Encoding, Tokenizer
+        from tokenizers import Encoding
 
-        tokenizer = self._tokenizer
-        assert isinstance(tokenizer, Tokenizer)
-        encodings: list[Encoding] = tokenizer.encode_batch(
+        encodings: list[Encoding] = self._tokenizer.encode_batch(
             [text.split() for text in texts], is_pretokenized=True)
         rows = [[*e.ids[:max_length - 1], e.ids[-1]] if len(e.ids) > max_length else e.ids
                 for e in encodings]

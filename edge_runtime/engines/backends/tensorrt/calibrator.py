@@ -244,8 +244,8 @@ class CalibratorSource:
             return []
         none: list[int] = []  # false in C++: no more batches
         pointers = self.errors.call("get_batch", lambda: device.pointers(names), none)
-        if not pointers:
-            device.close()  # exhausted or failed: TensorRT asks for no more
+        if self.errors.failed:
+            device.close()  # exhausted batches close themselves; a failure leaves buffers
         return pointers
 
     def read_cache(self) -> bytes | None:
