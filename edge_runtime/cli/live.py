@@ -27,6 +27,8 @@ def fmt_value(value: Any, unit: str = "") -> str:
 def _accuracy(row: dict[str, Any]) -> str:
     if "accuracy" not in row:
         return "-"
+    if row.get("accuracy_metric") == "intent":
+        return f"intent {row['accuracy'] * 100:.1f}% F1 {row.get('slot_f1', 0.0) * 100:.1f}%"
     metric = "top-1" if row.get("accuracy_metric") == "top1" else "mAP@.5"
     return f"{metric} {row['accuracy'] * 100:.1f}%"
 

@@ -43,12 +43,16 @@ from edge_runtime.config.loading import LoadedPipelineSet, load_pipeline_set
 from edge_runtime.config.pipeline import PipelineConfig, Priority
 from edge_runtime.config.power import PowerMode, PowerProfile
 from edge_runtime.config.recipe import BackendName, MockOutputs
-from edge_runtime.config.stages import ExternalSourceConfig, SyntheticCameraSource
+from edge_runtime.config.stages import (
+    ExternalSourceConfig,
+    SyntheticCameraSource,
+    TextCommandsSource,
+)
 from edge_runtime.errors import MissingDependencyError, UserError
 from edge_runtime.fileio import atomic_write_text
 from edge_runtime.optimize.progress import Progress
 from edge_runtime.pipelines.preprocess import Preprocessor
-from edge_runtime.pipelines.sources import Frame, Source
+from edge_runtime.pipelines.sources import Frame, Source, TextCommands
 from edge_runtime.runtime.pipeline import Pipeline
 from edge_runtime.runtime.plot import save_png
 from edge_runtime.runtime.runtime import Runtime, RuntimeOptions
@@ -98,6 +102,11 @@ def stand_in_source(config: PipelineConfig) -> Source | None:
     """The stand-in for a pipeline's source; None for frames pushed by a host at no set rate
     (the runtime's own external source: nothing pushes, so the pipeline gets no frames)."""
     source = config.source
+    if isinstance(source, TextCommandsSource):
+        return TextCommands(source)  # microseconds a command: the real one is the stand-in
+    if isinstance(source, ExternalSourceConfig) and config.is_text:
+        return TextCommands(TextCommandsSource(type="text_commands", rate_hz=config.rate_hz)) \
+            if config.rate_hz else None
     if isinstance(source, ExternalSourceConfig):
         return StandInCamera(None, *STAND_IN_HW) if config.rate_hz else None
     if isinstance(source, SyntheticCameraSource):
@@ -123,9 +132,11 @@ class FeedOnce(Preprocessor):
 def stand_in_host_work(pipelines: Sequence[Pipeline]) -> None:
     """Prepare each input once and decode nothing (outputs are zeros; nothing reads them)."""
     for pipeline in pipelines:
-        if not isinstance(pipeline.preprocessor, FeedOnce):
+        if pipeline.preprocessor is not None \
+                and not isinstance(pipeline.preprocessor, FeedOnce):
             pipeline.preprocessor = FeedOnce(pipeline.preprocessor)
         pipeline.decoder = None
+        pipeline.command_decoder = None  # texts are tokenized for real: their lengths matter
 
 
 # --- loading -------------------------------------------------------------------------------------

@@ -15,10 +15,15 @@ from pydantic import Field, field_validator, model_validator
 from edge_runtime.config.base import ConfigModel
 from edge_runtime.config.recipe import MockOutputs
 from edge_runtime.config.stages import (
+    AnyPreprocess,
+    CommandsPost,
+    ExternalSourceConfig,
     PostprocessConfig,
     PreprocessConfig,
     SinkConfig,
     SourceConfig,
+    TextCommandsSource,
+    TokenizeConfig,
     resolve_path,
 )
 
@@ -80,8 +85,8 @@ class PipelineConfig(ConfigModel):
     """Unique name (letters, digits, ``_ . -``); used in metrics, topics and sink records."""
     source: SourceConfig
     """Where frames come from."""
-    preprocess: PreprocessConfig = PreprocessConfig()
-    """Frame to tensor."""
+    preprocess: AnyPreprocess = PreprocessConfig()
+    """Frame to tensor (``type: image``, the default), or text to tokens (``type: tokens``)."""
     engine: EngineRef
     """Engine recipe to run: the preferred variant."""
     variants: list[EngineRef] = Field(default_factory=list)
@@ -129,6 +134,27 @@ class PipelineConfig(ConfigModel):
             raise ValueError(f"min_rate_hz ({self.min_rate_hz:g}) is above rate_hz "
                              f"({self.rate_hz:g}); the floor must not exceed the rate")
         return self
+
+    @model_validator(mode="after")
+    def _text_stages_together(self) -> PipelineConfig:
+        """Texts only become tokens, and only tokens become commands: a mismatch would fail
+        every frame once running, so it is refused at load."""
+        text = isinstance(self.preprocess, TokenizeConfig)
+        if isinstance(self.source, TextCommandsSource) and not text:
+            raise ValueError("a text_commands source needs preprocess: {type: tokens, "
+                             "tokenizer: PATH}")
+        if text and not isinstance(self.source, TextCommandsSource | ExternalSourceConfig):
+            raise ValueError(f"preprocess type tokens reads texts, and a {self.source.type} "
+                             "source gives images (use text_commands, external or ros2)")
+        if isinstance(self.postprocess, CommandsPost) and not text:
+            raise ValueError("postprocess type commands decodes a text pipeline's outputs; "
+                             "give it preprocess: {type: tokens, tokenizer: PATH}")
+        return self
+
+    @property
+    def is_text(self) -> bool:
+        """Whether this pipeline carries texts (token sequences), not images."""
+        return isinstance(self.preprocess, TokenizeConfig)
 
     def min_rate_for(self, rate_hz: float) -> float:
         """The floor the planner may slow this pipeline to at ``rate_hz`` (see

@@ -6,9 +6,9 @@ a pipeline, so the same frames mean the same thing in both.)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator
 
 from edge_runtime.config.base import ConfigModel
 from edge_runtime.synthetic import DEFAULT_NOISE, SceneKind
@@ -77,15 +77,35 @@ class NumpySource(ConfigModel):
     _resolve_path = field_validator("path")(resolve_path)
 
 
+class TextCommandsSource(ConfigModel):
+    """Operator commands from the synthetic command world (``edge_runtime.synthetic.commands``),
+    with their intent and slot truth for live scoring: command k arrives at k / rate_hz."""
+
+    type: Literal["text_commands"]
+    rate_hz: float = Field(default=2.0, gt=0, le=10000)
+    """Commands per second."""
+    seed: int = Field(default=0, ge=0)
+    """Seed of the command world; the same seed says the same commands."""
+    typo_rate: float = Field(default=0.03, ge=0, le=1)
+    """Share of words misspelt (a dropped, doubled or swapped letter); never changes truth."""
+
+    @property
+    def fps(self) -> float:
+        """The source's native rate (what a camera calls fps)."""
+        return self.rate_hz
+
+
 class ExternalSourceConfig(ConfigModel):
-    """Frames pushed by the host program (``Runtime.push``). ``ros2`` is the same source fed
-    by the ROS 2 node (``edge-runtime ros2``) from the pipeline's ``image_raw`` topics."""
+    """Frames (or, for a ``tokens`` pipeline, texts) pushed by the host program
+    (``Runtime.push``). ``ros2`` is the same source fed by the ROS 2 node (``edge-runtime
+    ros2``) from the pipeline's ``image_raw`` topic (``text`` for a text pipeline)."""
 
     type: Literal["external", "ros2"]
 
 
 SourceConfig = Annotated[
-    SyntheticCameraSource | ImageDirSource | NumpySource | ExternalSourceConfig,
+    SyntheticCameraSource | ImageDirSource | NumpySource | TextCommandsSource
+    | ExternalSourceConfig,
     Field(discriminator="type"),
 ]
 
@@ -95,6 +115,8 @@ SourceConfig = Annotated[
 class PreprocessConfig(ConfigModel):
     """Frame (H x W x C, uint8) to engine input tensor."""
 
+    type: Literal["image"] = "image"
+    """``image`` (the default; may be left out) or ``tokens`` (a text pipeline)."""
     resize: tuple[int, int] | None = None
     """Target ``[height, width]``; unset takes the engine input's spatial size."""
     interpolation: Literal["bilinear", "nearest"] = "bilinear"
@@ -127,6 +149,36 @@ class PreprocessConfig(ConfigModel):
             raise ValueError("std values must be non-zero")
         return value
 
+
+class TokenizeConfig(ConfigModel):
+    """Text to token tensors (``input_ids`` and ``attention_mask``, int64 ``[batch, length]``)
+    with a ``tokenizers`` JSON file; a batch is padded to its own longest member."""
+
+    type: Literal["tokens"]
+    tokenizer: Path
+    """The tokenizer (``tokenizers`` JSON), relative to this file."""
+    max_length: int = Field(default=64, ge=2, le=4096)
+    """Longest token sequence fed to the engine; longer texts are cut (their [SEP] kept)."""
+    batching: Literal["by_length", "pad_to_max", "off"] = "by_length"
+    """How waiting texts share a batch: ``by_length`` (texts of similar length together,
+    padded to the batch's longest), ``pad_to_max`` (oldest first, every batch padded to
+    ``max_length``: what a fixed-shape server does) or ``off`` (one text per run)."""
+
+    _resolve_tokenizer = field_validator("tokenizer")(resolve_path)
+
+
+def _preprocess_kind(value: Any) -> str:
+    """A preprocess mapping without ``type`` is an image one (every image pipeline so far)."""
+    kind = value.get("type", "image") if isinstance(value, dict) else getattr(value, "type",
+                                                                              "image")
+    return str(kind)
+
+
+AnyPreprocess = Annotated[
+    Annotated[PreprocessConfig, Tag("image")] | Annotated[TokenizeConfig, Tag("tokens")],
+    Discriminator(_preprocess_kind),
+]
+"""A pipeline's preprocess: image (default) or tokens."""
 
 # --- postprocess ---------------------------------------------------------------------------------
 
@@ -174,8 +226,21 @@ class SegmentationPost(ConfigModel):
     """Class names (default: the model's ``labels`` metadata)."""
 
 
+class CommandsPost(ConfigModel):
+    """Intent and per-word slot tags of a command model: ``intent_logits`` ``[batch,
+    intents]`` and ``slot_logits`` ``[batch, length, tags]``, labels from the model's
+    ``intents`` and ``slot_tags`` metadata. A word's tag is its first token's."""
+
+    type: Literal["commands"]
+    intent_output: str = "intent_logits"
+    """Engine output with the intent logits."""
+    slot_output: str = "slot_logits"
+    """Engine output with the per-token slot logits."""
+
+
 PostprocessConfig = Annotated[
-    ClassificationPost | DetectionPost | SegmentationPost, Field(discriminator="type")
+    ClassificationPost | DetectionPost | SegmentationPost | CommandsPost,
+    Field(discriminator="type"),
 ]
 
 # --- sinks ---------------------------------------------------------------------------------------

@@ -7,9 +7,15 @@ import json
 from onnx import ModelProto
 
 
-def model_labels(model: ModelProto) -> list[str]:
-    """Class names from the ``labels`` metadata: a JSON list, or comma-separated text."""
-    raw = {prop.key: prop.value for prop in model.metadata_props}.get("labels")
+def model_labels(model: ModelProto, key: str = "labels") -> list[str]:
+    """Class names from the ``labels`` metadata (or ``key``'s: a command model's ``intents``
+    and ``slot_tags``): a JSON list, or comma-separated text."""
+    return label_list({prop.key: prop.value for prop in model.metadata_props}, key)
+
+
+def label_list(metadata: dict[str, str], key: str) -> list[str]:
+    """A list of names from one metadata entry (see :func:`model_labels`)."""
+    raw = metadata.get(key)
     if not raw:
         return []
     try:

@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from edge_runtime.config.stages import (
     ClassificationPost,
+    CommandsPost,
     DetectionPost,
     PostprocessConfig,
     SegmentationPost,
@@ -81,7 +82,23 @@ class SegmentationMap:
                                 if s > 0 and i < len(names)}}
 
 
-Result = Classification | Detections | SegmentationMap
+@dataclass(frozen=True)
+class CommandResult:
+    """What an operator's command means: its intent (with its softmax score) and one BIO tag
+    per word, with the slot values those tags spell (``{"colour": ["red"], ...}``)."""
+
+    intent: str
+    intent_score: float
+    words: tuple[str, ...]
+    tags: tuple[str, ...]
+    slots: dict[str, list[str]]
+
+    def to_record(self) -> dict[str, object]:
+        return {"intent": self.intent, "intent_score": round(self.intent_score, 5),
+                "slots": self.slots, "words": list(self.words), "tags": list(self.tags)}
+
+
+Result = Classification | Detections | SegmentationMap | CommandResult
 
 
 class Decoder(Protocol):
@@ -197,6 +214,8 @@ def postprocess_misfit(config: PostprocessConfig,
     the postprocess mapping and the message. Checked before a build: otherwise a decoder that
     does not fit fails on the first output, as a KeyError or numpy's argmax of nothing."""
     names = [spec.name for spec in outputs]
+    if isinstance(config, CommandsPost):
+        return _commands_misfit(config, outputs)
     spec = next((s for s in outputs if s.name == config.output), None) if config.output \
         else (outputs[0] if outputs else None)
     if spec is None:
@@ -212,10 +231,26 @@ def postprocess_misfit(config: PostprocessConfig,
     return None
 
 
+def _commands_misfit(config: CommandsPost,
+                     outputs: Sequence[TensorSpec]) -> tuple[tuple[str, ...], str] | None:
+    by_name = {spec.name: spec for spec in outputs}
+    for key, name, rank in (("intent_output", config.intent_output, 2),
+                            ("slot_output", config.slot_output, 3)):
+        spec = by_name.get(name)
+        if spec is None:
+            return (key,), f"the engine has no output '{name}' (its outputs: {list(by_name)})"
+        if len(spec.shape) != rank:
+            return (key,), (f"output {spec.describe()} should have {rank} dimensions for "
+                             "commands ([batch, intents] and [batch, length, tags])")
+    return None
+
+
 def make_decoder(
     config: PostprocessConfig, model_labels: Sequence[str], input_hw: tuple[int, int] | None
 ) -> Decoder:
     """The decoder a pipeline's postprocess config asks for."""
+    if isinstance(config, CommandsPost):
+        raise ValueError("commands decode reads the text too: pipelines.text.CommandDecoder")
     labels = config.labels if config.labels is not None else list(model_labels)
     if isinstance(config, ClassificationPost):
         return classify(config, labels)

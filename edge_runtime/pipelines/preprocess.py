@@ -11,9 +11,10 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from edge_runtime.config.stages import PreprocessConfig
+from edge_runtime.config.stages import PreprocessConfig, TokenizeConfig
 from edge_runtime.graph.tensors import TensorSpec
 from edge_runtime.imaging import resize_bilinear, resize_nearest
+from edge_runtime.pipelines.text import tokens_misfit
 
 _DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8}
 
@@ -43,11 +44,18 @@ def spatial_size(shape: list[int] | tuple[int, ...], layout: str) -> tuple[int, 
 Misfit = tuple[tuple[str, ...], str]
 
 
-def preprocess_misfit(config: PreprocessConfig, inputs: Sequence[TensorSpec],
+def preprocess_misfit(config: PreprocessConfig | TokenizeConfig, inputs: Sequence[TensorSpec],
                       check_dtype: bool = True) -> Misfit | None:
     """Why tensors made by ``config`` cannot feed the engine's ``inputs`` (None: they can).
     Checked before a build: otherwise the mismatch shows as onnxruntime's INVALID_ARGUMENT
     during evaluation, or as every frame failing once the pipeline runs."""
+    if isinstance(config, TokenizeConfig):
+        return tokens_misfit(inputs)
+    return _image_misfit(config, inputs, check_dtype)
+
+
+def _image_misfit(config: PreprocessConfig, inputs: Sequence[TensorSpec],
+                  check_dtype: bool) -> Misfit | None:
     names = [spec.name for spec in inputs]
     wanted = config.input or (names[0] if names else None)
     spec = next((s for s in inputs if s.name == wanted), None)

@@ -1,5 +1,6 @@
-"""Frame sources: a synthetic camera, a directory of images, an .npy/.npz file, and frames
-pushed in by the host (``external``).
+"""Frame sources: a synthetic camera, a directory of images, an .npy/.npz file, operator
+commands from the command world (``text_commands``), and frames or texts pushed in by the host
+(``external``).
 
 A source answers one question, "what is the newest frame at time t?". It never queues: a
 camera that is read late simply hands out a newer frame, and the frames in between were never
@@ -25,6 +26,7 @@ import queue
 import threading
 import zipfile
 import zlib
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -39,11 +41,16 @@ from edge_runtime.config.stages import (
     NumpySource,
     SourceConfig,
     SyntheticCameraSource,
+    TextCommandsSource,
 )
 from edge_runtime.errors import MissingDependencyError, UserError
 from edge_runtime.synthetic import SceneGenerator, SceneObject
+from edge_runtime.synthetic.commands import Command, CommandGenerator
 
-Truth = tuple[SceneObject, ...] | int | None
+Truth = tuple[SceneObject, ...] | int | Command | None
+#: The image of a text frame: texts have no pixels, and every image consumer (decoders that
+#: scale boxes, sinks that record sizes) reads a shape.
+NO_IMAGE: npt.NDArray[np.uint8] = np.zeros((0, 0, 3), np.uint8)
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class Frame:
 
     ``stamp`` and ``frame_id`` are the host's (ROS time or epoch seconds, a camera frame name)
     for pushed frames, carried unchanged to the output; built-in sources leave them unset.
+    A text pipeline's frame carries ``text`` (one command) and :data:`NO_IMAGE`.
     """
 
     index: int
@@ -60,6 +68,7 @@ class Frame:
     truth: Truth = None
     stamp: float | None = None
     frame_id: str = ""
+    text: str | None = None
 
 
 class Empty(enum.Enum):
@@ -150,6 +159,31 @@ class SyntheticCamera:
             self._requests, self._thread = None, None
         with self._lock:
             self._frames.clear()
+
+
+class TextCommands:
+    """Operator commands said at ``rate_hz``: command k at k / rate_hz, with its truth.
+
+    Like a camera it answers "the newest command at t"; a pipeline ticking at the source's
+    rate reads each one once. Generating a command takes microseconds, so nothing is
+    prefetched.
+    """
+
+    def __init__(self, config: TextCommandsSource) -> None:
+        self.rate_hz: float | None = config.rate_hz
+        self.generator = CommandGenerator(config.seed, typo_rate=config.typo_rate)
+
+    def read(self, now: float) -> Frame:
+        assert self.rate_hz is not None
+        index = max(math.floor(now * self.rate_hz + 1e-9), 0)
+        command = self.generator.command(index)
+        return Frame(index, NO_IMAGE, index / self.rate_hz, command, text=command.text)
+
+    def prefetch(self, at: float) -> None:
+        del at
+
+    def close(self) -> None:
+        pass
 
 
 class _SequenceSource:
@@ -388,28 +422,36 @@ def _read_image(path: Path) -> npt.NDArray[np.generic]:
 
 @dataclass(frozen=True)
 class FrameIn:
-    """A frame the host hands to an ``external`` pipeline: the image and the host's stamp and
-    frame id, which the output carries back unchanged."""
+    """A frame the host hands to an ``external`` pipeline: the image (or, for a text pipeline,
+    the text) and the host's stamp and frame id, which the output carries back unchanged."""
 
-    image: npt.NDArray[np.generic]
+    image: npt.NDArray[np.generic] | None = None
     stamp: float | None = None
     frame_id: str = ""
+    text: str | None = None
+    #: Ground truth, when the host knows it (a benchmark replaying the command world).
+    truth: Truth = None
 
 
 class ExternalSource:
     """Frames pushed by the host (a ROS subscription, a driver callback) from any thread.
 
-    Like a camera it never queues: a frame pushed while the previous one still waits to be
-    read replaces it, and the replaced frame is counted in :attr:`replaced` (the runtime
-    reports it as a drop). Reading between pushes gives :attr:`Empty.NOTHING_NEW`.
+    An image pipeline's source never queues, like a camera: a frame pushed while the previous
+    one still waits to be read replaces it, and the replaced frame is counted in
+    :attr:`replaced` (the runtime reports it as a drop). A text pipeline keeps up to ``keep``
+    texts in arrival order, since every command counts and a newer one does not make an older
+    one stale; only past that is the oldest replaced. Reading between pushes gives
+    :attr:`Empty.NOTHING_NEW`.
     """
 
     rate_hz: float | None = None
 
-    def __init__(self, name: str = "external") -> None:
+    def __init__(self, name: str = "external", *, text: bool = False, keep: int = 1) -> None:
         self.name = name
+        self.text = text
         self._lock = threading.Lock()
-        self._waiting: tuple[FrameIn, float] | None = None
+        self._waiting: deque[tuple[FrameIn, float]] = deque()
+        self._keep = max(keep, 1)
         self._next_index = 0
         self.replaced = 0
         self.pushed = 0
@@ -417,8 +459,10 @@ class ExternalSource:
     def push(self, frame: FrameIn, now: float) -> bool:
         """Hand over a frame received at ``now``; True if it replaced a waiting one."""
         with self._lock:
-            replaced = self._waiting is not None
-            self._waiting = (frame, now)
+            replaced = len(self._waiting) >= self._keep
+            if replaced:
+                self._waiting.popleft()
+            self._waiting.append((frame, now))
             self.replaced += int(replaced)
             self.pushed += 1
             return replaced
@@ -426,29 +470,41 @@ class ExternalSource:
     def read(self, now: float) -> Frame | Empty:
         del now
         with self._lock:
-            waiting, self._waiting = self._waiting, None
-            if waiting is None:
+            if not self._waiting:
                 return Empty.NOTHING_NEW
+            pushed, received = self._waiting.popleft()
             index = self._next_index
             self._next_index += 1
-        pushed, received = waiting
+        if self.text:
+            if not isinstance(pushed.text, str):
+                raise BadFrameError(f"{self.name} frame {index}: a text pipeline takes texts, "
+                                    "and this push had none")
+            return Frame(index, NO_IMAGE, received, pushed.truth, pushed.stamp,
+                         pushed.frame_id, pushed.text)
+        if pushed.image is None:
+            raise BadFrameError(f"{self.name} frame {index}: an image pipeline takes images, "
+                                "and this push had none")
         image = as_rgb(pushed.image, f"{self.name} frame {index}")
-        return Frame(index, image, received, None, pushed.stamp, pushed.frame_id)
+        return Frame(index, image, received, pushed.truth, pushed.stamp, pushed.frame_id)
 
     def prefetch(self, at: float) -> None:
         del at
 
     def close(self) -> None:
         with self._lock:
-            self._waiting = None
+            self._waiting.clear()
 
 
-def open_source(config: SourceConfig, name: str = "external") -> Source:
-    """The source a pipeline's config describes (``name`` labels an external one)."""
+def open_source(config: SourceConfig, name: str = "external", *, text: bool = False,
+                keep: int = 1) -> Source:
+    """The source a pipeline's config describes (``name`` labels an external one; ``text``
+    and ``keep``: an external one of a text pipeline and how many texts it holds)."""
     if isinstance(config, SyntheticCameraSource):
         return SyntheticCamera(config)
     if isinstance(config, NumpySource):
         return NumpyFileSource(config)
+    if isinstance(config, TextCommandsSource):
+        return TextCommands(config)
     if isinstance(config, ExternalSourceConfig):
-        return ExternalSource(name)
+        return ExternalSource(name, text=text, keep=keep)
     return ImageDirectorySource(config)

@@ -19,7 +19,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from edge_runtime.config.stages import CommandsPost, TokenizeConfig
 from edge_runtime.errors import UserError
+from edge_runtime.graph.tensors import Feed, Outputs, TensorSpec
+from edge_runtime.pipelines.postprocess import CommandResult, softmax
+from edge_runtime.synthetic.commands import slot_values
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -98,3 +102,68 @@ def word_tags(slot_logits: npt.NDArray[np.floating], word_ids: Sequence[int | No
               tags: Sequence[str]) -> list[str]:
     """One tag per word from one text's ``[length, tags]`` slot logits (first-token rule)."""
     return [tags[int(np.argmax(slot_logits[index]))] for index in first_tokens(word_ids)]
+
+
+#: The engine inputs a token pipeline feeds.
+TOKEN_INPUTS = ("input_ids", "attention_mask")
+
+
+def tokens_misfit(inputs: Sequence[TensorSpec]) -> tuple[tuple[str, ...], str] | None:
+    """Why token tensors cannot feed an engine with ``inputs`` (None: they can)."""
+    by_name = {spec.name: spec for spec in inputs}
+    for name in TOKEN_INPUTS:
+        spec = by_name.get(name)
+        if spec is None:
+            return ("type",), (f"a tokens preprocess feeds {list(TOKEN_INPUTS)}, and the "
+                               f"engine takes {list(by_name)}")
+        if len(spec.shape) != 2 or spec.dtype != "int64":
+            return ("type",), (f"input {spec.describe()} is not int64 [batch, length], "
+                               "what a tokens preprocess makes")
+    return None
+
+
+class TokenInput:
+    """Text to the engine's feed for one pipeline: a batch of one, as long as its own tokens
+    (a batch of several is padded to its longest member when it is formed: the session's
+    ``pad_batch``). The tokenizer is loaded once, at configure."""
+
+    def __init__(self, config: TokenizeConfig) -> None:
+        self.config = config
+        self.tokenizer = CommandTokenizer.from_file(config.tokenizer)
+
+    def encode(self, text: str) -> EncodedBatch:
+        return self.tokenizer.encode([text], max_length=self.config.max_length)
+
+    def __call__(self, text: str) -> Feed:
+        encoded = self.encode(text)
+        return {"input_ids": encoded.input_ids, "attention_mask": encoded.attention_mask}
+
+
+class CommandDecoder:
+    """Intent and slot logits of one text back to a :class:`CommandResult`: the intent is the
+    argmax of ``intent_logits``, a word's tag its first token's argmax (the text is tokenized
+    again to find first tokens: microseconds, and no per-frame state to carry)."""
+
+    def __init__(self, config: CommandsPost, tokens: TokenInput, intents: Sequence[str],
+                 tags: Sequence[str]) -> None:
+        if not intents or not tags:
+            raise ValueError("the command model names no intents or slot tags (its ONNX "
+                             "metadata 'intents' and 'slot_tags')")
+        self.config = config
+        self.tokens = tokens
+        self.intents = tuple(intents)
+        self.tags = tuple(tags)
+
+    def __call__(self, outputs: Outputs, text: str) -> CommandResult:
+        intent_logits = np.asarray(outputs[self.config.intent_output], np.float32).reshape(-1)
+        slot_logits = np.asarray(outputs[self.config.slot_output], np.float32)
+        slot_logits = slot_logits.reshape(slot_logits.shape[-2], slot_logits.shape[-1])
+        encoded = self.tokens.encode(text)
+        words = tuple(text.split())
+        word_ids = encoded.word_ids[0][:slot_logits.shape[0]]
+        tags = tuple(word_tags(slot_logits, word_ids, self.tags))
+        probabilities = softmax(intent_logits)
+        best = int(np.argmax(probabilities))
+        intent = self.intents[best] if best < len(self.intents) else str(best)
+        return CommandResult(intent, float(probabilities[best]), words[:len(tags)], tags,
+                             slot_values(list(words[:len(tags)]), list(tags)))

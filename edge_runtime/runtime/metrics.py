@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.pipelines.postprocess import Classification, Detections, Result
-from edge_runtime.pipelines.scoring import MeanAveragePrecision, TopOneScore
+from edge_runtime.pipelines.postprocess import Classification, CommandResult, Detections, Result
+from edge_runtime.pipelines.scoring import CommandScore, MeanAveragePrecision, TopOneScore
 from edge_runtime.pipelines.sources import Truth
+from edge_runtime.synthetic.commands import Command
 
 #: Latencies kept per pipeline and mode for percentiles (reservoir sampling beyond this).
 RESERVOIR = 50_000
@@ -26,6 +27,8 @@ RESERVOIR = 50_000
 RECENT = 256
 #: Score bins of the live mAP (fixed memory however long a service runs).
 MAP_BINS = 1000
+#: Width, in tokens, of the bins of a text pipeline's length histogram.
+LENGTH_BIN = 8
 
 
 @dataclass
@@ -61,8 +64,29 @@ class PipelineModeStats:
     top1: TopOneScore = field(default_factory=TopOneScore)
     map50: MeanAveragePrecision = field(
         default_factory=lambda: MeanAveragePrecision(bins=MAP_BINS))
+    commands: CommandScore = field(default_factory=CommandScore)
+    #: Text pipelines: tokens that were the texts' own, and tokens fed in all (with padding).
+    tokens_real: int = 0
+    tokens_fed: int = 0
+    #: Text pipelines: how many texts had each token length, in :data:`LENGTH_BINS` bins.
+    lengths: dict[int, int] = field(default_factory=dict)
+
+    def sequence_row(self) -> dict[str, Any]:
+        """A text pipeline's summary keys: padding fraction, length histogram, scores."""
+        row: dict[str, Any] = {}
+        if self.tokens_fed:
+            row["padding_fraction"] = round(1.0 - self.tokens_real / self.tokens_fed, 4)
+            row["tokens"] = self.tokens_real
+            row["lengths"] = {f"{low}-{low + LENGTH_BIN - 1}": count
+                              for low, count in sorted(self.lengths.items())}
+        if self.commands.commands:
+            row["intent_accuracy"] = round(self.commands.intent_accuracy or 0.0, 4)
+            row["slot_f1"] = round(self.commands.slot_f1 or 0.0, 4)
+        return row
 
     def accuracy(self) -> tuple[str, float] | None:
+        if self.commands.commands:
+            return ("intent", self.commands.intent_accuracy or 0.0)
         if self.top1.total:
             value = self.top1.value
             return ("top1", value) if value is not None else None
@@ -156,6 +180,19 @@ class RunMetrics:
                 entry.top1.add(result, truth[0].class_id)
             elif isinstance(result, Detections) and isinstance(truth, tuple):
                 entry.map50.add(result, truth)
+            elif isinstance(result, CommandResult) and isinstance(truth, Command):
+                entry.commands.add(result.intent, result.tags, truth)
+
+    def sequences(self, pipeline: str, lengths: list[int], padded_to: int) -> None:
+        """One run of a text pipeline fed these texts' token ``lengths``, each padded to
+        ``padded_to`` tokens."""
+        with self._lock:
+            entry = self._entry(pipeline)
+            entry.tokens_real += sum(lengths)
+            entry.tokens_fed += padded_to * len(lengths)
+            for length in lengths:
+                low = (max(length, 1) - 1) // LENGTH_BIN * LENGTH_BIN + 1
+                entry.lengths[low] = entry.lengths.get(low, 0) + 1
 
     def dropped(self, pipeline: str, count: int = 1) -> None:
         with self._lock:
@@ -233,6 +270,7 @@ class RunMetrics:
                     "drops": stats.drops,
                     "late_drops": stats.late_drops,
                 }
+                row.update(stats.sequence_row())
                 accuracy = stats.accuracy()
                 if accuracy is not None:
                     row["accuracy_metric"], row["accuracy"] = accuracy[0], round(accuracy[1], 4)

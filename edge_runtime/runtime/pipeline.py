@@ -12,12 +12,15 @@ from collections.abc import Sequence
 import numpy as np
 
 from edge_runtime.config.pipeline import PipelineConfig
+from edge_runtime.config.stages import CommandsPost, PreprocessConfig, TokenizeConfig
 from edge_runtime.engines.base import BaseRunner
+from edge_runtime.graph.metadata import label_list
 from edge_runtime.graph.tensors import Feed, Outputs
 from edge_runtime.pipelines.output import RawTensors
 from edge_runtime.pipelines.postprocess import Decoder, Result, make_decoder
 from edge_runtime.pipelines.preprocess import Preprocessor, spatial_size
-from edge_runtime.pipelines.sources import Empty, ExternalSource, Frame, Source
+from edge_runtime.pipelines.sources import BadFrameError, Empty, ExternalSource, Frame, Source
+from edge_runtime.pipelines.text import CommandDecoder, TokenInput
 from edge_runtime.runtime.faults import FaultTracker, Health
 
 #: Prepared tensors a pipeline may have in flight beyond its queue: one running, one being
@@ -43,26 +46,49 @@ class Pipeline:
         self.reason: str | None = None
         self.real_outputs = real_outputs
         self._source: Source | None = None
-        inputs = runner.input_specs()
-        wanted = config.preprocess.input or inputs[0].name
-        spec = next((s for s in inputs if s.name == wanted), None)
-        if spec is None:
-            raise ValueError(f"engine {runner.name} has no input '{wanted}'")
-        self.input_name = wanted
-        self.input_hw = spatial_size(spec.concrete_shape(), config.preprocess.layout)
-        self.extra_inputs = {s.name: np.zeros(s.concrete_shape(), dtype=s.numpy_dtype)
-                             for s in inputs if s.name != wanted}
-        self.preprocessor = Preprocessor(config.preprocess, self.input_hw,
-                                         config.queue_depth + IN_FLIGHT_BUFFERS)
+        self.tokens: TokenInput | None = None
+        self.command_decoder: CommandDecoder | None = None
         self.decoder: Decoder | None = None
-        if config.postprocess is not None:
-            self.decoder = make_decoder(config.postprocess, runner.manifest.labels,
-                                        self.input_hw)
+        self.input_hw: tuple[int, int] | None = None
+        self.extra_inputs: Feed = {}
+        self.preprocessor: Preprocessor | None = None
+        if isinstance(config.preprocess, TokenizeConfig):
+            self._text_stages(config.preprocess, config.postprocess, runner)
+        else:
+            self._image_stages(config.preprocess, runner)
         self.faults = FaultTracker(config.name, config.faults)
         self.enabled = config.enabled
         self.exhausted = False
         self.rate_override: float | None = None
         self._feed_checked = False
+
+    def _image_stages(self, preprocess: PreprocessConfig, runner: BaseRunner) -> None:
+        config = self.config
+        inputs = runner.input_specs()
+        wanted = preprocess.input or inputs[0].name
+        spec = next((s for s in inputs if s.name == wanted), None)
+        if spec is None:
+            raise ValueError(f"engine {runner.name} has no input '{wanted}'")
+        self.input_name = wanted
+        self.input_hw = spatial_size(spec.concrete_shape(), preprocess.layout)
+        self.extra_inputs = {s.name: np.zeros(s.concrete_shape(), dtype=s.numpy_dtype)
+                             for s in inputs if s.name != wanted}
+        self.preprocessor = Preprocessor(preprocess, self.input_hw,
+                                         config.queue_depth + IN_FLIGHT_BUFFERS)
+        if config.postprocess is not None:
+            self.decoder = make_decoder(config.postprocess, runner.manifest.labels,
+                                        self.input_hw)
+
+    def _text_stages(self, preprocess: TokenizeConfig, postprocess: object,
+                     runner: BaseRunner) -> None:
+        """Texts: a tokenizer in, a command decoder out (labels from the model metadata)."""
+        self.input_name = "input_ids"
+        self.tokens = TokenInput(preprocess)
+        if isinstance(postprocess, CommandsPost):
+            metadata = runner.manifest.metadata
+            self.command_decoder = CommandDecoder(postprocess, self.tokens,
+                                                  label_list(metadata, "intents"),
+                                                  label_list(metadata, "slot_tags"))
 
     @property
     def source(self) -> Source:
@@ -136,13 +162,21 @@ class Pipeline:
     def prepare(self, frame: Frame) -> Feed:
         """The engine's feed for a frame. The first feed is checked against the engine; later
         ones have the same layout (reused buffers), so the lane runs them unchecked."""
-        feed = {self.input_name: self.preprocessor(frame.image), **self.extra_inputs}
+        if self.tokens is not None:
+            if frame.text is None:
+                raise BadFrameError(f"{self.name} frame {frame.index}: no text")
+            feed = self.tokens(frame.text)
+        else:
+            assert self.preprocessor is not None
+            feed = {self.input_name: self.preprocessor(frame.image), **self.extra_inputs}
         if not self._feed_checked:
             self.runner.check_feed(feed)
             self._feed_checked = True
         return feed
 
     def decode(self, outputs: Outputs, frame: Frame) -> Result | RawTensors:
+        if self.command_decoder is not None and frame.text is not None:
+            return self.command_decoder(outputs, frame.text)
         if self.decoder is None:
             return RawTensors(outputs)
         return self.decoder(outputs, (int(frame.image.shape[0]), int(frame.image.shape[1])))

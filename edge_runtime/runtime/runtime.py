@@ -36,13 +36,14 @@ from edge_runtime.config.loading import LoadedPipelineSet, load_pipeline_set
 from edge_runtime.config.pipeline import PipelineConfig
 from edge_runtime.config.power import PowerMode
 from edge_runtime.config.recipe import BackendName, MockOutputs
+from edge_runtime.config.stages import SyntheticCameraSource
 from edge_runtime.engines.cache import EngineCache
 from edge_runtime.engines.registry import EngineContext
 from edge_runtime.errors import UserError
 from edge_runtime.optimize.progress import Progress
 from edge_runtime.pipelines.output import Output
 from edge_runtime.pipelines.sinks import Sink, open_sink
-from edge_runtime.pipelines.sources import FrameIn, Source, open_source
+from edge_runtime.pipelines.sources import FrameIn, Source, Truth, open_source
 from edge_runtime.power.manager import PowerDevice, PowerManager
 from edge_runtime.power.telemetry import Telemetry, telemetry_dict
 from edge_runtime.runtime.engine_set import EngineSet, LoadedEngine, release
@@ -271,17 +272,24 @@ class Runtime:
 
     # --- frames in, outputs out -------------------------------------------------------------
 
-    def push(self, pipeline: str, image: npt.NDArray[np.generic], stamp: float | None = None,
-             frame_id: str = "") -> bool:
-        """Hand a frame to an ``external`` pipeline, from any thread. The newest frame replaces
-        a waiting one (returns True: a drop, counted). ``stamp`` and ``frame_id`` come back
-        unchanged on its :class:`Output`."""
+    def push(self, pipeline: str, image: npt.NDArray[np.generic] | str,
+             stamp: float | None = None, frame_id: str = "", truth: Truth = None) -> bool:
+        """Hand a frame (an image; a ``str`` for a text pipeline) to an ``external`` pipeline,
+        from any thread. An image pipeline's newest frame replaces a waiting one; a text
+        pipeline keeps ``queue_depth`` texts in order before it replaces the oldest (returns
+        True: a drop, counted). ``stamp`` and ``frame_id`` come back unchanged on its
+        :class:`Output`; ``truth`` (a command's, when the host knows it) is scored live."""
         session = self._require_session()
         target = self.pipelines.get(pipeline)
         if target is None or target.external is None:
             raise ValueError(f"pipeline '{pipeline}' does not take pushed frames (its source "
                              "must be {type: external})")
-        return session.push(pipeline, FrameIn(image, stamp, frame_id))
+        if isinstance(image, str) != target.config.is_text:
+            wanted = "a str" if target.config.is_text else "an image array"
+            raise TypeError(f"pipeline '{pipeline}' takes {wanted}")
+        frame = FrameIn(text=image, stamp=stamp, frame_id=frame_id, truth=truth) \
+            if isinstance(image, str) else FrameIn(image, stamp, frame_id, truth=truth)
+        return session.push(pipeline, frame)
 
     def subscribe(self, callback: OutputCallback, pipelines: Iterable[str] | None = None,
                   queue_size: int = QUEUE_SIZE) -> Subscription:
@@ -517,11 +525,13 @@ class Runtime:
         (``time.monotonic()``, on the wall clock)."""
         if config.name in self._given_sources:
             return self._given_sources[config.name]
-        if self._clock == "wall" and self.options.camera_processes:
+        if self._clock == "wall" and self.options.camera_processes \
+                and isinstance(config.source, SyntheticCameraSource):
             from edge_runtime.pipelines.camera_process import open_wall_clock_source
 
             return open_wall_clock_source(config.source, origin)
-        return open_source(config.source, config.name)
+        return open_source(config.source, config.name, text=config.is_text,
+                           keep=config.queue_depth)
 
     def _power_schedule(self) -> list[tuple[float, PowerMode]]:
         assert self.loaded is not None
