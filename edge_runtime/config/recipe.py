@@ -10,8 +10,8 @@ from pydantic import Field, field_validator, model_validator
 
 from edge_runtime.config.base import ConfigModel
 from edge_runtime.config.stages import (
+    AnyPreprocess,
     PostprocessConfig,
-    PreprocessConfig,
     SourceConfig,
     resolve_path,
 )
@@ -73,8 +73,9 @@ class DataConfig(ConfigModel):
     (``synthetic_camera``, ``image_dir``, ``numpy``). An .npz whose arrays are named like the
     model's inputs is read as ready tensors (one sample per index of the first axis), which is
     how non-image models (audio, token ids, recurrent state) are calibrated."""
-    preprocess: PreprocessConfig | None = None
-    """Frame to tensor (default: the pipeline's; without a pipeline, resize to the input)."""
+    preprocess: AnyPreprocess | None = None
+    """Frame to tensor (default: the pipeline's; without a pipeline, resize to the input), or
+    text to tokens (``type: tokens``) for a text model on a ``text_commands`` source."""
     postprocess: PostprocessConfig | None = None
     """Decoder for the task metric, top-1 or mAP@0.5 (default: the pipeline's; else none, and
     the gate compares raw outputs)."""
@@ -104,6 +105,10 @@ class CalibrationConfig(ConfigModel):
     """Frames per batch (1 when the model's batch dimension is fixed)."""
     percentile: float = Field(default=99.99, gt=50.0, le=100.0)
     """Percentile kept by the ``percentile`` method."""
+    op_types: list[str] | None = None
+    """ONNX op types given Q/DQ (default: every type onnxruntime's quantizer takes). A
+    transformer quantizes ``[MatMul, Gemm]`` (its projections and attention products) and
+    keeps LayerNorm, Softmax and the residual adds in float, as NVIDIA's BERT recipe does."""
 
 
 class EvaluationConfig(ConfigModel):

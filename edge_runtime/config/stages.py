@@ -159,12 +159,18 @@ class TokenizeConfig(ConfigModel):
     """The tokenizer (``tokenizers`` JSON), relative to this file."""
     max_length: int = Field(default=64, ge=2, le=4096)
     """Longest token sequence fed to the engine; longer texts are cut (their [SEP] kept)."""
-    batching: Literal["by_length", "pad_to_max", "off"] = "by_length"
+    batching: Literal["by_length", "pad_to_max", "none"] = "by_length"
     """How waiting texts share a batch: ``by_length`` (texts of similar length together,
     padded to the batch's longest), ``pad_to_max`` (oldest first, every batch padded to
-    ``max_length``: what a fixed-shape server does) or ``off`` (one text per run)."""
+    ``max_length``: what a fixed-shape server does) or ``none`` (one text per run)."""
 
     _resolve_tokenizer = field_validator("tokenizer")(resolve_path)
+
+    @field_validator("batching", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        """YAML 1.1 reads a bare ``off`` or ``no`` as false: that means no batching."""
+        return "none" if value is False else value
 
 
 def _preprocess_kind(value: Any) -> str:

@@ -20,7 +20,9 @@ from onnx import ModelProto, numpy_helper
 
 from edge_runtime.optimize.data import Sample
 from edge_runtime.pipelines.postprocess import Classification, Decoder, Detections
-from edge_runtime.pipelines.scoring import MeanAveragePrecision, TopOneScore
+from edge_runtime.pipelines.scoring import CommandScore, MeanAveragePrecision, TopOneScore
+from edge_runtime.pipelines.text import CommandDecoder
+from edge_runtime.synthetic.commands import Command
 
 #: The FP32 model's outputs, one dict per evaluation sample (the reference candidates are
 #: scored against).
@@ -67,7 +69,8 @@ class AccuracyReport:
                               sensitivity or {})
 
     def summary(self) -> str:
-        label = {"top1": "top-1", "map50": "mAP@0.5", "agreement": "output agreement"}
+        label = {"top1": "top-1", "map50": "mAP@0.5", "agreement": "output agreement",
+                 "commands": "min(intent accuracy, slot F1)"}
         return (f"{label.get(self.metric, self.metric)} {self.reference:.2f} (fp32) -> "
                 f"{self.candidate:.2f} ({self.precision}), drop {self.drop:.2f} pt")
 
@@ -133,11 +136,13 @@ class Evaluator:
     """Scores candidates against the FP32 model on fixed samples."""
 
     def __init__(self, reference: ModelProto, samples: Sequence[Sample],
-                 decoder: Decoder | None) -> None:
+                 decoder: Decoder | CommandDecoder | None) -> None:
         if not samples:
             raise ValueError("no evaluation samples")
         self.samples = list(samples)
         self.decoder = decoder
+        #: A text model's intent accuracy and slot F1 (points) of the last model scored.
+        self.command_figures: dict[str, float] = {}
         self._reference = _session(reference)
         first = _outputs(self._reference, self.samples[0])
         size = sum(v.nbytes for v in first.values()) * len(self.samples)
@@ -159,6 +164,8 @@ class Evaluator:
     def _task_metric(self, first: dict[str, npt.NDArray[np.float32]]) -> str:
         if self.decoder is None or self.samples[0].truth is None:
             return "agreement"
+        if isinstance(self.decoder, CommandDecoder):
+            return "commands" if isinstance(self.samples[0].truth, Command) else "agreement"
         kind = self.decoder(first)
         if isinstance(kind, Classification):
             return "top1"
@@ -168,6 +175,8 @@ class Evaluator:
 
     def _score(self, outputs: Iterable[dict[str, Any]]) -> float:
         assert self.decoder is not None
+        if isinstance(self.decoder, CommandDecoder):
+            return self._command_score(self.decoder, outputs)
         top1, map50 = TopOneScore(), MeanAveragePrecision()
         for sample, out in zip(self.samples, outputs, strict=False):
             result = self.decoder(out)
@@ -179,6 +188,19 @@ class Evaluator:
                 map50.add(result, truth)
         score = top1.value if self.metric == "top1" else map50.value
         return 100.0 * (score or 0.0)
+
+    def _command_score(self, decoder: CommandDecoder, outputs: Iterable[dict[str, Any]]
+                       ) -> float:
+        """The worse of intent accuracy and slot F1, in points: a text model is gated on
+        both (the last figures are kept in :attr:`command_figures`)."""
+        score = CommandScore()
+        for sample, out in zip(self.samples, outputs, strict=False):
+            if sample.text is not None and isinstance(sample.truth, Command):
+                result = decoder(out, sample.text)
+                score.add(result.intent, result.tags, sample.truth)
+        intent, f1 = 100.0 * (score.intent_accuracy or 0.0), 100.0 * (score.slot_f1 or 0.0)
+        self.command_figures = {"intent_accuracy": round(intent, 4), "slot_f1": round(f1, 4)}
+        return min(intent, f1)
 
     def _pairs(self, candidate: ModelProto, samples: Sequence[Sample]
                ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
@@ -199,6 +221,9 @@ class Evaluator:
             score = 100.0 * float(np.mean([a.mean_cosine for a in agreements]))
         else:
             score = self._score(decoded)
+        if self.metric == "commands":
+            figures = ", ".join(f"{k} {v:.2f}" for k, v in self.command_figures.items())
+            note = f"{note}; {figures}" if note else figures
         return AccuracyReport(precision, self.metric, round(self.reference_score, 4),
                               round(score, 4), len(self.samples), agreements, note=note)
 

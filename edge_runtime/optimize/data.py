@@ -27,6 +27,8 @@ from edge_runtime.config.stages import (
     PreprocessConfig,
     SourceConfig,
     SyntheticCameraSource,
+    TextCommandsSource,
+    TokenizeConfig,
 )
 from edge_runtime.errors import UserError
 from edge_runtime.graph.tensors import Feed, TensorSpec
@@ -41,6 +43,7 @@ from edge_runtime.pipelines.sources import (
     npz_array,
     open_source,
 )
+from edge_runtime.pipelines.text import TokenInput
 
 Array = npt.NDArray[np.generic]
 
@@ -51,6 +54,8 @@ class Sample:
 
     feed: Feed
     truth: Truth = None
+    #: The text a token sample was made from (a text model's decoder reads it).
+    text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,7 @@ class PipelineData:
     """What a pipeline contributes when a recipe says ``source: pipeline``."""
 
     source: SourceConfig
-    preprocess: PreprocessConfig
+    preprocess: PreprocessConfig | TokenizeConfig
     postprocess: PostprocessConfig | None
 
 
@@ -67,7 +72,7 @@ class ResolvedData:
     """A data config with 'pipeline' replaced by the pipeline's own stages."""
 
     source: SourceConfig
-    preprocess: PreprocessConfig | None
+    preprocess: PreprocessConfig | TokenizeConfig | None
     postprocess: PostprocessConfig | None
 
 
@@ -89,7 +94,7 @@ def resolve(config: DataConfig, pipeline: PipelineData | None, key: str) -> Reso
 def disjoint(data: ResolvedData) -> ResolvedData:
     """The same kind of data, other frames: a synthetic camera with another seed (evaluation
     must not score the frames calibration saw). File sources have no other frames to give."""
-    if isinstance(data.source, SyntheticCameraSource):
+    if isinstance(data.source, SyntheticCameraSource | TextCommandsSource):
         source = data.source.model_copy(update={"seed": data.source.seed + 7919})
         return ResolvedData(source, data.preprocess, data.postprocess)
     return data
@@ -102,6 +107,8 @@ def load_samples(data: ResolvedData, inputs: Sequence[TensorSpec], count: int) -
         return list(itertools.islice(_tensor_samples(tensors, inputs), count))
     if not inputs:
         raise UserError("the model has no inputs to feed")
+    if isinstance(data.preprocess, TokenizeConfig):
+        return _text_samples(data.source, data.preprocess, inputs, count)
     target = inputs[0]
     preprocess = data.preprocess or PreprocessConfig()
     size = spatial_size([d if isinstance(d, int) else -1 for d in target.shape],
@@ -131,6 +138,32 @@ def load_samples(data: ResolvedData, inputs: Sequence[TensorSpec], count: int) -
                 break
             tensor = preprocess_frame(frame.image, preprocess, size).astype(target.numpy_dtype)
             samples.append(Sample({target.name: tensor, **extras}, frame.truth))
+    finally:
+        source.close()
+    return samples
+
+
+def _text_samples(source_config: SourceConfig, preprocess: TokenizeConfig,
+                  inputs: Sequence[TensorSpec], count: int) -> list[Sample]:
+    """Token samples of a text model from a text source (the command world), each with its
+    text and truth (the evaluator decodes and scores them)."""
+    if not isinstance(source_config, TextCommandsSource):
+        raise UserError(f"a tokens preprocess reads texts, and a {source_config.type} source has "
+                        "none to calibrate or evaluate on (give a text_commands source)",
+                        key="data.source")
+    misfit = preprocess_misfit(preprocess, inputs)
+    if misfit is not None:
+        raise UserError(misfit[1], key="data.preprocess")
+    tokens = TokenInput(preprocess)
+    source = open_source(source_config)
+    samples = []
+    try:
+        for index in range(count):
+            assert source.rate_hz is not None
+            frame = source.read(index / source.rate_hz)
+            if isinstance(frame, Empty) or frame.text is None:
+                break
+            samples.append(Sample(tokens(frame.text), frame.truth, frame.text))
     finally:
         source.close()
     return samples
@@ -198,12 +231,24 @@ def batched(samples: Sequence[Sample], batch_size: int, inputs: Sequence[TensorS
     firsts = {spec.shape[0] if spec.shape else None for spec in inputs}
     shared = len(firsts) == 1 and isinstance(next(iter(firsts)), str)
     size = max(batch_size, 1) if shared else 1
+    longest = {name: max(s.feed[name].shape[1] for s in samples)
+               for name in (samples[0].feed if samples else {})
+               if samples[0].feed[name].ndim == 2}
     feeds: list[Feed] = []
     for start in range(0, len(samples), size):
         group = samples[start:start + size]
-        feeds.append({name: np.concatenate([s.feed[name] for s in group], axis=0)
+        feeds.append({name: _stacked([s.feed[name] for s in group], longest.get(name, 0))
                       for name in group[0].feed})
     return feeds
+
+
+def _stacked(arrays: list[Array], length: int) -> Array:
+    """Batch-of-one arrays along axis 0; token sequences (2-D) are zero-padded to ``length``
+    first (pad id 0, mask 0, as the runtime pads a batch of commands): one length for every
+    batch, since onnxruntime's calibrators stack what they collect across batches."""
+    if length:
+        arrays = [np.pad(a, ((0, 0), (0, length - a.shape[1]))) for a in arrays]
+    return np.concatenate(arrays, axis=0)
 
 
 def fingerprint(samples: Sequence[Sample]) -> str:

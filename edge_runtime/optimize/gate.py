@@ -9,6 +9,8 @@ each attempt, until the task metric is within the limit or half the layers are i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from onnx import ModelProto
 
 from edge_runtime.errors import GateFailedError
@@ -29,13 +31,15 @@ def attempts(layers: int) -> list[int]:
 
 def sensitivity(model: ModelProto, ranges: ActivationRanges, layers: tuple[str, ...],
                 evaluator: Evaluator, progress: Progress,
-                activations: Activations = Activations.INT8) -> dict[str, float]:
+                activations: Activations = Activations.INT8,
+                op_types: Sequence[str] | None = None) -> dict[str, float]:
     """Output error removed by keeping each layer alone in float (bigger = more sensitive)."""
-    base_model, _ = quantize(model, ranges, activations=activations)
+    base_model, _ = quantize(model, ranges, activations=activations, op_types=op_types)
     base = evaluator.proxy_error(base_model)
     found = {}
     for index, name in enumerate(layers):
-        candidate, _ = quantize(model, ranges, exclude=[name], activations=activations)
+        candidate, _ = quantize(model, ranges, exclude=[name], activations=activations,
+                                op_types=op_types)
         found[name] = round(base - evaluator.proxy_error(candidate), 8)
         progress.step("sensitivity", index + 1, len(layers))
     return found
@@ -43,21 +47,24 @@ def sensitivity(model: ModelProto, ranges: ActivationRanges, layers: tuple[str, 
 
 def int8_under_gate(model: ModelProto, ranges: ActivationRanges, evaluator: Evaluator,
                     limit: float | None, progress: Progress,
-                    activations: Activations = Activations.INT8
+                    activations: Activations = Activations.INT8,
+                    op_types: Sequence[str] | None = None
                     ) -> tuple[ModelProto, QuantReport, AccuracyReport]:
     """The Q/DQ model that passes the gate, its layer report and its accuracy report."""
     progress.message(f"quantizing to INT8 (Q/DQ, {activations.value} activations) and "
                      "evaluating against FP32")
-    quantized, report = quantize(model, ranges, activations=activations)
+    quantized, report = quantize(model, ranges, activations=activations, op_types=op_types)
     accuracy = evaluator.compare(quantized, "int8").with_limit(limit)
     if accuracy.passed:
         return quantized, report, accuracy
     progress.message(f"{accuracy.summary()} exceeds {limit} pt: measuring layer sensitivity")
-    ranking = sensitivity(model, ranges, report.int8, evaluator, progress, activations)
+    ranking = sensitivity(model, ranges, report.int8, evaluator, progress, activations,
+                          op_types)
     order = sorted(ranking, key=lambda name: -ranking[name])
     for keep in attempts(len(order)):
         kept = order[:keep]
-        quantized, report = quantize(model, ranges, exclude=kept, activations=activations)
+        quantized, report = quantize(model, ranges, exclude=kept, activations=activations,
+                                     op_types=op_types)
         accuracy = evaluator.compare(quantized, "int8").with_limit(limit, kept, ranking)
         progress.message(f"kept {keep} layer(s) in float: {accuracy.summary()}")
         if accuracy.passed:

@@ -15,6 +15,7 @@ from typing import Any
 from onnx import ModelProto
 
 from edge_runtime.config.recipe import EngineRecipe, Precision, Sparsity
+from edge_runtime.config.stages import CommandsPost, PreprocessConfig, TokenizeConfig
 from edge_runtime.errors import GateFailedError, UserError
 from edge_runtime.graph.metadata import model_labels
 from edge_runtime.graph.tensors import TensorSpec
@@ -26,8 +27,9 @@ from edge_runtime.optimize.gate import int8_under_gate
 from edge_runtime.optimize.progress import Progress
 from edge_runtime.optimize.quantize import Activations, QuantReport, quantize
 from edge_runtime.optimize.trt_cache import write_cache
-from edge_runtime.pipelines.postprocess import make_decoder
+from edge_runtime.pipelines.postprocess import Decoder, make_decoder
 from edge_runtime.pipelines.preprocess import spatial_size
+from edge_runtime.pipelines.text import CommandDecoder, TokenInput
 
 QDQ_FILE = "model.qdq.onnx"
 TRT_CACHE_FILE = "calibration.cache"
@@ -87,11 +89,12 @@ def optimize(recipe: EngineRecipe, model: ModelProto, inputs: Sequence[TensorSpe
             raise UserError("INT8 needs evaluation data for its accuracy gate; give "
                             "calibration.data or evaluation.data a source", key="evaluation")
         ranges = _ranges(recipe, working, inputs, pipeline, store, progress)
+        op_types = recipe.calibration.op_types
         quantized, quant, accuracy = int8_under_gate(working, ranges, evaluator,
                                                      recipe.max_accuracy_drop, progress,
-                                                     activations)
+                                                     activations, op_types)
         exported = quantized if activations is Activations.INT8 else quantize(
-            working, ranges, exclude=accuracy.kept_high_precision)[0]
+            working, ranges, exclude=accuracy.kept_high_precision, op_types=op_types)[0]
         cache = write_cache(ranges)
         notes.extend(quant.notes)
         if quant.not_quantizable:
@@ -138,9 +141,14 @@ def _evaluator(recipe: EngineRecipe, model: ModelProto, inputs: Sequence[TensorS
         resolved = data_.disjoint(resolved)
     progress.message(f"loading {recipe.evaluation.frames} evaluation samples")
     samples = data_.load_samples(resolved, inputs, recipe.evaluation.frames)
-    decoder = None
-    if resolved.postprocess is not None:
-        layout = resolved.preprocess.layout if resolved.preprocess else "nchw"
+    decoder: Decoder | CommandDecoder | None = None
+    if isinstance(resolved.postprocess, CommandsPost) \
+            and isinstance(resolved.preprocess, TokenizeConfig):
+        decoder = CommandDecoder(resolved.postprocess, TokenInput(resolved.preprocess),
+                                 model_labels(model, "intents"), model_labels(model, "slot_tags"))
+    elif resolved.postprocess is not None and not isinstance(resolved.postprocess, CommandsPost):
+        layout = resolved.preprocess.layout \
+            if isinstance(resolved.preprocess, PreprocessConfig) else "nchw"
         decoder = make_decoder(resolved.postprocess, model_labels(model),
                                spatial_size(inputs[0].concrete_shape(), layout))
     progress.message("running the FP32 reference")

@@ -58,8 +58,11 @@ class Activations(str, enum.Enum):
 
 
 def quantize(model: ModelProto, ranges: ActivationRanges, exclude: Sequence[str] = (),
-             activations: Activations = Activations.INT8) -> tuple[ModelProto, QuantReport]:
-    """The Q/DQ model for ``model`` with ``ranges``; nodes in ``exclude`` stay in float."""
+             activations: Activations = Activations.INT8,
+             op_types: Sequence[str] | None = None) -> tuple[ModelProto, QuantReport]:
+    """The Q/DQ model for ``model`` with ``ranges``; nodes in ``exclude`` stay in float;
+    ``op_types`` (default: every type onnxruntime's quantizer takes) limits which are
+    quantized (a transformer: its MatMuls, the usual BERT recipe)."""
     from onnxruntime.quantization import QuantType
     from onnxruntime.quantization.qdq_quantizer import QDQQuantizer
     from onnxruntime.quantization.quant_utils import (
@@ -77,12 +80,13 @@ def quantize(model: ModelProto, ranges: ActivationRanges, exclude: Sequence[str]
         prepared, per_channel, False, QuantType.QInt8,
         QuantType.QInt8 if activations is Activations.INT8 else QuantType.QUInt8,
         ranges.tensors_data(),
-        [], list(exclude), sorted(set(QDQRegistry) | set(QLinearOpsRegistry)),
+        [], list(exclude),
+        list(op_types) if op_types else sorted(set(QDQRegistry) | set(QLinearOpsRegistry)),
         {"ActivationSymmetric": True, "WeightSymmetric": True},
     )
     quantizer.quantize_model()
     quantized: ModelProto = quantizer.model.model
-    return quantized, _report(named, quantized, exclude, notes)
+    return quantized, _report(named, quantized, exclude, notes, op_types)
 
 
 #: Per-channel QuantizeLinear/DequantizeLinear (their ``axis``) arrived in ONNX opset 13.
@@ -120,7 +124,7 @@ def _with_node_names(model: ModelProto) -> ModelProto:
 
 
 def _report(original: ModelProto, quantized: ModelProto, exclude: Sequence[str],
-            notes: tuple[str, ...]) -> QuantReport:
+            notes: tuple[str, ...], op_types: Sequence[str] | None = None) -> QuantReport:
     """INT8 = every node of the model that now reads a dequantized input (compute layers, and
     element-wise ops such as a residual add or a detector's box decoding: the gate may have to
     keep any of them in float); compute layers left in float are reported with the reason."""
@@ -135,7 +139,7 @@ def _report(original: ModelProto, quantized: ModelProto, exclude: Sequence[str],
         if rewritten is not None and any(producers.get(i) == "DequantizeLinear"
                                          for i in rewritten.input):
             int8.append(node.name)
-        elif node.name in compute:
+        elif node.name in compute and (not op_types or node.op_type in op_types):
             missing[node.name] = "onnxruntime's QDQ quantizer left it in float (unsupported " \
                                  "shape or attribute)"
     return QuantReport(tuple(int8), tuple(exclude), missing, notes)

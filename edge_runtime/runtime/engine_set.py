@@ -14,10 +14,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from edge_runtime.config.loading import LoadedPipelineSet
 from edge_runtime.config.pipeline import EngineRef, PipelineConfig
 from edge_runtime.config.recipe import BackendName, EngineRecipe, MockOutputs
-from edge_runtime.config.stages import ExternalSourceConfig
+from edge_runtime.config.stages import ExternalSourceConfig, TokenizeConfig
 from edge_runtime.engines.base import BaseRunner, BuildResult
 from edge_runtime.engines.registry import (
     EngineContext,
@@ -46,6 +48,8 @@ class LoadedEngine:
     expected_run_s: float
     #: The pipeline's other variants, in its order of preference.
     alternatives: list[LoadedEngine] = field(default_factory=list)
+    #: A sequence engine's run time per (batch size, padded length) (``profile_sequences``).
+    sequences: dict[tuple[int, int], float] = field(default_factory=dict)
 
     @property
     def all_variants(self) -> list[LoadedEngine]:
@@ -133,6 +137,8 @@ class EngineSet:
         runner.activate()
         try:
             expected = runner.warmup()
+            sequences = profile_sequences(runner, pipeline.preprocess.max_length) \
+                if isinstance(pipeline.preprocess, TokenizeConfig) else {}
         except BaseException:
             runner.deactivate()
             raise
@@ -140,7 +146,35 @@ class EngineSet:
         info = EngineInfo(pipeline.name, manifest.name, manifest.backend, manifest.lane,
                           manifest.precision, result.cache_hit, round(result.seconds, 4),
                           manifest.key, real, list(manifest.notes))
-        return LoadedEngine(runner, info, real, expected)
+        return LoadedEngine(runner, info, real, expected, sequences=sequences)
+
+
+#: Padded lengths a sequence engine is profiled at (up to the pipeline's ``max_length``,
+#: which is always profiled): dense where commands are, sparse in the long tail.
+PROFILE_LENGTHS = (4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256, 512)
+#: Runs per profiled point; the median is kept (the first run of a new shape allocates).
+PROFILE_RUNS = 3
+
+
+def profile_sequences(runner: BaseRunner, max_length: int) -> dict[tuple[int, int], float]:
+    """Seconds one inference of a sequence engine takes per (batch size, padded length),
+    measured on the engine itself: the cost model's prior for length-aware batching
+    (``scheduler.core`` rule 12), since a sequence model's run time follows batch x length
+    and no single warm-up shape says it. Token ids are zeros with a full mask: run time does
+    not depend on the ids."""
+    lengths = sorted({*(n for n in PROFILE_LENGTHS if n < max_length), max_length})
+    profile: dict[tuple[int, int], float] = {}
+    for size in range(1, runner.max_batch + 1):
+        for length in lengths:
+            feed = {spec.name: np.ones((size, length), dtype=spec.numpy_dtype)
+                    for spec in runner.input_specs()}
+            times = []
+            for _ in range(PROFILE_RUNS):
+                runner.infer(feed)
+                times.append(runner.last_device_time_s)
+            profile[(size, length)] = sorted(times)[len(times) // 2]
+    runner.inference_count = 0
+    return profile
 
 
 def _engines_of(loaded: LoadedPipelineSet, index: int

@@ -136,6 +136,11 @@ class Pipeline:
         return True
 
     @property
+    def max_length(self) -> int:
+        """A text pipeline's longest token sequence (0 for an image pipeline)."""
+        return self.tokens.config.max_length if self.tokens is not None else 0
+
+    @property
     def external(self) -> ExternalSource | None:
         return self._source if isinstance(self._source, ExternalSource) else None
 

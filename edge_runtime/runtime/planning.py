@@ -19,12 +19,13 @@ less than planned, and the plan command's simulation shows it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from edge_runtime.config.power import PowerMode, PowerProfile
 from edge_runtime.engines.base import BaseRunner
 from edge_runtime.runtime.faults import Health
 from edge_runtime.runtime.pipeline import Pipeline
+from edge_runtime.scheduler.core import SequenceCosts
 from edge_runtime.scheduler.costs import CostKey, CostModel
 from edge_runtime.scheduler.planner import Demand, Option, Plan, plan
 
@@ -41,6 +42,9 @@ class WarmUp:
     #: True when the engine's speed follows the module's clocks (a real engine on the
     #: module), False for one on this host's CPU.
     follows_clocks: bool
+    #: A sequence engine's profile: seconds per (batch size, padded length), measured at
+    #: warm-up (``engine_set.profile_sequences``); empty for other engines.
+    sequences: dict[tuple[int, int], float] = field(default_factory=dict)
 
 
 class EnginePrior:
@@ -50,21 +54,30 @@ class EnginePrior:
         self.profile = profile
         self._runners: dict[tuple[str, str], BaseRunner] = {}
         self._warmups: dict[tuple[str, str], WarmUp] = {}
+        self._sequences: dict[tuple[str, str], SequenceCosts] = {}
 
     def add(self, runner: BaseRunner, warm_up: WarmUp) -> None:
         self._runners[(runner.name, runner.lane)] = runner
         self._warmups[(runner.name, runner.lane)] = warm_up
+        if warm_up.sequences:
+            self._sequences[(runner.name, runner.lane)] = SequenceCosts(warm_up.sequences)
 
     def __call__(self, key: CostKey) -> float | None:
         runner = self._runners.get((key.engine, key.lane))
         if runner is None:
             return None
         mode = self.profile.resolve(key.mode)
-        predicted = runner.predicted_latency_s(mode, key.batch)
-        if predicted is not None:
-            return predicted
         warm = self._warmups[(key.engine, key.lane)]
-        seconds = warm.seconds * key.batch
+        sequences = self._sequences.get((key.engine, key.lane))
+        if key.length and sequences is not None:
+            seconds = sequences.run_s(key.batch, key.length)
+            if seconds is None:
+                return None
+        else:
+            predicted = runner.predicted_latency_s(mode, key.batch)
+            if predicted is not None:
+                return predicted
+            seconds = warm.seconds * key.batch
         if not warm.follows_clocks:
             return seconds
         measured_in = self.profile.resolve(warm.mode)

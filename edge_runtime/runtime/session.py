@@ -33,6 +33,7 @@ from edge_runtime.pipelines.output import Output, RawTensors
 from edge_runtime.pipelines.sources import BadFrameError, Empty, Frame, FrameIn
 from edge_runtime.power.manager import PowerManager
 from edge_runtime.power.telemetry import Telemetry
+from edge_runtime.runtime.engine_set import PROFILE_LENGTHS
 from edge_runtime.runtime.faults import Stage
 from edge_runtime.runtime.metrics import RunMetrics
 from edge_runtime.runtime.outputs import OutputBus
@@ -115,10 +116,15 @@ def pipeline_spec(pipeline: Pipeline, expected_run_s: float | None,
     rate = pipeline.rate_hz
     runner = pipeline.runner
     batchable = runner.max_batch > 1
+    tokens = pipeline.tokens
+    sequences = tokens.config.batching if tokens is not None and batchable else None
     return PipelineSpec(pipeline.name, runner.lane, cfg.priority.rank,
                         pipeline.deadline_s, cfg.queue_depth, 1.0 / rate if rate else None,
-                        expected_run_s, batch_group(runner) if batchable else None,
-                        tuple(range(1, runner.max_batch + 1)), expected_tail_s)
+                        expected_run_s,
+                        batch_group(runner) if batchable and tokens is None else None,
+                        tuple(range(1, runner.max_batch + 1)), expected_tail_s,
+                        None if sequences == "none" else sequences,
+                        tokens.config.max_length if tokens is not None else 0)
 
 
 def batch_group(runner: BaseRunner) -> str:
@@ -187,6 +193,8 @@ class Session:
         #: frame is in gives the same frame: that is no new frame).
         self._last_index: dict[str, int] = dict.fromkeys(self.pipelines, -1)
         self._waiting_for_dispatch: set[str] = set()
+        #: (batch, padded length) shapes each text pipeline has run at (rule 12's table).
+        self._seen_lengths: dict[str, set[tuple[int, int]]] = {}
         self._dispatch_pending = False
         self._wake_at: float | None = None
         self._drained = False
@@ -345,13 +353,16 @@ class Session:
 
     def _submit(self, pipeline: Pipeline, frame: Frame, now: float) -> None:
         feed = None
-        if self.scheduler.likely_to_run(pipeline.name, now) \
-                and not self.scheduler.defer_host_work(pipeline.name):
+        text = pipeline.tokens is not None  # tokenized now: its length decides its batch
+        if text or (self.scheduler.likely_to_run(pipeline.name, now)
+                    and not self.scheduler.defer_host_work(pipeline.name)):
             feed = self._prepare(pipeline, frame)
             if feed is None:
                 return
+        length = int(feed["input_ids"].shape[1]) if text and feed is not None else 0
         submitted = self.scheduler.submit(pipeline.name, frame.index, frame.capture_time, now,
-                                          _Payload(pipeline, frame, feed, pipeline.runner))
+                                          _Payload(pipeline, frame, feed, pipeline.runner),
+                                          length)
         if submitted.dropped:
             self.metrics.dropped(pipeline.name, len(submitted.dropped))
         self._request_dispatch()
@@ -387,8 +398,7 @@ class Session:
                 self.scheduler.complete(job, now)
                 self._request_dispatch()
             else:
-                if job.companions:
-                    feed = _batched([feed, *(c.payload.feed for c in job.companions)])
+                feed = self._batch_feed(job, feed)
                 if payload.runner.max_batch > 1:
                     self.metrics.batch(payload.runner.name, job.batch_size)
                 self.lanes[job.lane].dispatch(payload.runner, feed,
@@ -402,6 +412,27 @@ class Session:
         if wake is not None and wake != self._wake_at:
             self._wake_at = wake
             self.loop.call_at(wake, self._request_dispatch)
+
+    def _batch_feed(self, job: Job, feed: Feed) -> Feed:
+        """The feed of a dispatched job with its companions (rules 10 and 12)."""
+        if job.payload.pipeline.tokens is not None:
+            return self._token_batch(job, feed)
+        if job.companions:
+            return _batched([feed, *(c.payload.feed for c in job.companions)])
+        return feed
+
+    def _token_batch(self, job: Job, feed: Feed) -> Feed:
+        """A text job's feed with its batch (rule 12): every member padded to the batch's
+        longest (``pad_to_max``: to ``max_length``), counted for the padding figures."""
+        payload: _Payload = job.payload
+        tokens = payload.pipeline.tokens
+        assert tokens is not None
+        feeds = [feed, *(c.payload.feed for c in job.companions)]
+        padded = tokens.config.max_length if tokens.config.batching == "pad_to_max" \
+            else job.padded_length
+        self.metrics.sequences(payload.pipeline.name,
+                               [m.length for m in (job, *job.companions)], padded)
+        return _padded(feeds, padded)
 
     def _feed_of(self, job: Job) -> Feed | None:
         """A dispatched job's feed, prepared now if it was not at submit (None: it failed)."""
@@ -426,8 +457,13 @@ class Session:
         self.metrics.lane_busy(job.lane, now - job.started)
         if error is None and job.started >= self._mode_since \
                 and payload.runner.lane == job.lane:
-            self.costs.observe(CostKey(payload.runner.name, job.lane, self.power.mode.label,
-                                       len(members)), run_s)
+            length = self._fed_length(job)
+            key = CostKey(payload.runner.name, job.lane, self.power.mode.label, len(members),
+                          length)
+            self.costs.observe(key, run_s)
+            if length:
+                self._seen_lengths.setdefault(payload.pipeline.name, set()).add(
+                    (len(members), length))
         if error is None and outputs is not None and len(members) > 1:
             try:
                 split = _unbatched(outputs, len(members))
@@ -540,12 +576,40 @@ class Session:
                                         if tail is not None})
         self._refresh_batch_costs()
 
+    def _fed_length(self, job: Job) -> int:
+        """The padded length a text job's batch was fed at (0 for frames)."""
+        tokens = job.payload.pipeline.tokens
+        if tokens is None:
+            return 0
+        return tokens.config.max_length if tokens.config.batching == "pad_to_max" \
+            else job.padded_length
+
+    def _refresh_sequence_costs(self, pipeline: Pipeline) -> None:
+        """Tell the scheduler what a text pipeline's engine takes per (batch, padded length)
+        now (rule 12): the profiled points and every shape it has run at, from the cost
+        model (measured once a shape has run often enough, else the profile's prior)."""
+        runner, mode = pipeline.runner, self.power.mode
+        points = {(b, n) for b in range(1, runner.max_batch + 1) for n in PROFILE_LENGTHS
+                  if n <= pipeline.max_length}
+        points |= {(b, pipeline.max_length) for b in range(1, runner.max_batch + 1)}
+        points |= self._seen_lengths.get(pipeline.name, set())
+        table = {}
+        for size, length in points:
+            cost = self.costs.cost(CostKey(runner.name, runner.lane, mode.label, size, length))
+            if cost is not None:
+                table[(size, length)] = cost.mean_s
+        self.scheduler.set_sequence_costs(pipeline.name, table)
+
     def _refresh_batch_costs(self) -> None:
-        """Tell the scheduler what each batchable engine takes per batch size now (rule 10)."""
+        """Tell the scheduler what each batchable engine takes per batch size now (rules 10
+        and 12)."""
         mode = self.power.mode
         for pipeline in self.pipelines.values():
             runner = pipeline.runner
             if runner.max_batch < 2:
+                continue
+            if pipeline.tokens is not None:
+                self._refresh_sequence_costs(pipeline)
                 continue
             sizes = {}
             for size in range(1, runner.max_batch + 1):
@@ -771,6 +835,20 @@ class Session:
 def _batched(feeds: list[Feed]) -> Feed:
     """One feed of a batch: each input's arrays stacked along the batch (first) axis."""
     return {name: np.concatenate([feed[name] for feed in feeds]) for name in feeds[0]}
+
+
+def _padded(feeds: list[Feed], length: int) -> Feed:
+    """Token feeds (``[1, n]`` each) as one ``[batch, length]`` feed, zero-padded (pad id 0,
+    mask 0: padding the model is trained to ignore)."""
+    batch: dict[str, npt.NDArray[np.generic]] = {}
+    for name in feeds[0]:
+        first = feeds[0][name]
+        out = np.zeros((len(feeds), length), dtype=first.dtype)
+        for row, feed in enumerate(feeds):
+            values = feed[name].reshape(-1)[:length]
+            out[row, :values.size] = values
+        batch[name] = out
+    return batch
 
 
 def _unbatched(outputs: Outputs, size: int) -> list[Outputs]:

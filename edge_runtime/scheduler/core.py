@@ -73,6 +73,23 @@ Rules. Everything that affects a scheduling decision lives in this module, and n
     never wait for it (their own preprocessing is part of the load the protected job's learned
     tail already holds).
 
+12. Length-aware batching of one pipeline's sequences: a text pipeline (``sequence_batching``
+    set; commands, transcripts) may run several of *its own* waiting jobs as one batch, since
+    every job counts (none is stale because a newer one came) and a sequence model's run time
+    grows with the batch's padded size, batch x its longest member (``Job.length``, in tokens).
+    The lead is chosen as in rule 5; under ``by_length`` the other waiting jobs are taken in
+    order of how much they would lengthen the batch (those no longer than the batch first, by
+    urgency), and one joins only when (a) the batch size is one the engine serves, (b) the
+    batch's expected run time at its padded length (:meth:`Scheduler.set_sequence_costs`,
+    interpolated between profiled lengths) still meets every member's deadline and rule 7,
+    and (c) it costs this batch no more than it would cost in a batch of its own length: the
+    run time it adds is at most its share of a batch of the similar-length jobs waiting with
+    it (a short command does not ride in a long batch when there are short ones to run
+    with). Under ``pad_to_max`` (the baseline: a fixed-shape engine or server) jobs join
+    oldest first and every batch is priced and padded at ``max_length``; ``none`` never
+    batches. Outputs of such a pipeline may leave out of capture order (a later short command
+    may finish before an earlier long one); each carries its own index and stamp.
+
 Job states and their legal transitions are the table ``TRANSITIONS``; an illegal event raises
 :class:`SchedulerError` and changes nothing.
 """
@@ -129,8 +146,15 @@ class Job:
     finished: float | None = None
     #: Ordering deadline and sequence (rule 6): inherited from replaced frames.
     urgency: tuple[float, int] | None = None
-    #: The other jobs running in this job's batch (rule 10; empty: it runs alone).
+    #: The other jobs running in this job's batch (rules 10 and 12; empty: it runs alone).
     companions: tuple[Job, ...] = ()
+    #: The job's sequence length in tokens (rule 12; 0 for frames).
+    length: int = 0
+
+    @property
+    def padded_length(self) -> int:
+        """What every member of this job's batch is padded to: its longest member."""
+        return max((m.length for m in (self, *self.companions)), default=0)
 
     @property
     def batch_size(self) -> int:
@@ -169,6 +193,11 @@ class PipelineSpec:
     #: A tail of the run time (e.g. a measured p95), seeding rule 7's deviation; None: the
     #: deviation starts from nothing and is learned.
     expected_tail_s: float | None = None
+    #: Rule 12: ``by_length`` or ``pad_to_max`` for a text pipeline batching its own
+    #: sequences; None otherwise.
+    sequence_batching: str | None = None
+    #: Rule 12: the longest sequence the engine takes (what ``pad_to_max`` pads to).
+    max_length: int = 0
 
 
 #: Weight of the newest run time in the expected run time (rule 7).
@@ -242,6 +271,30 @@ class _PipelineState:
         return latest if latest >= now else None
 
 
+class SequenceCosts:
+    """Run time per (batch size, padded length) of a sequence engine (rule 12): the profiled
+    points, linearly interpolated along the length for one batch size (a longer length than
+    profiled takes the last slope; a batch size without figures has none)."""
+
+    def __init__(self, run_s: dict[tuple[int, int], float]) -> None:
+        self._by_size: dict[int, list[tuple[int, float]]] = {}
+        for (size, length), seconds in sorted(run_s.items()):
+            self._by_size.setdefault(size, []).append((length, seconds))
+
+    def run_s(self, size: int, length: int) -> float | None:
+        points = self._by_size.get(size)
+        if not points:
+            return None
+        if length <= points[0][0] or len(points) == 1:
+            return points[0][1] if length <= points[0][0] else \
+                points[0][1] * length / max(points[0][0], 1)
+        for (low, low_s), (high, high_s) in itertools.pairwise(points):
+            if length <= high:
+                return low_s + (high_s - low_s) * (length - low) / (high - low)
+        (low, low_s), (high, high_s) = points[-2], points[-1]
+        return high_s + (high_s - low_s) * (length - high) / (high - low)
+
+
 @dataclass(frozen=True)
 class Submitted:
     """Result of :meth:`Scheduler.submit`: the new job and any job it displaced."""
@@ -259,6 +312,7 @@ class Scheduler:
         self._pipelines: dict[str, _PipelineState] = {}
         self._seq = itertools.count()
         self._batch_costs: dict[str, dict[int, float]] = {}
+        self._sequence_costs: dict[str, SequenceCosts] = {}
 
     # --- configuration ---------------------------------------------------------------------
 
@@ -326,6 +380,11 @@ class Scheduler:
         clocks; sizes without a figure are never formed."""
         self._batch_costs[group] = dict(run_s)
 
+    def set_sequence_costs(self, pipeline: str, run_s: dict[tuple[int, int], float]) -> None:
+        """Expected run time of a text pipeline's engine per (batch size, padded length)
+        (rule 12), for the current clocks; lengths in between are interpolated."""
+        self._sequence_costs[pipeline] = SequenceCosts(run_s)
+
     def wake_time(self, now: float) -> float | None:
         """When a job that deadline protection holds back on an idle lane may become eligible
         (the earliest reservation in its way expires), so the caller decides again then rather
@@ -381,13 +440,14 @@ class Scheduler:
     # --- events ----------------------------------------------------------------------------
 
     def submit(self, pipeline: str, frame_index: int, release: float, now: float,
-               payload: Any = None) -> Submitted:
-        """A frame captured at ``release`` is ready for ``pipeline`` at ``now``."""
+               payload: Any = None, length: int = 0) -> Submitted:
+        """A frame captured at ``release`` is ready for ``pipeline`` at ``now`` (``length``:
+        a sequence's tokens, rule 12)."""
         state = self._state(pipeline)
         spec = state.spec
         deadline = release + spec.deadline_s if spec.deadline_s is not None else None
         job = Job(pipeline, frame_index, spec.lane, spec.priority, release, deadline,
-                  next(self._seq), payload)
+                  next(self._seq), payload, length=length)
         dropped: list[Job] = []
         while len(state.waiting) >= spec.queue_depth:
             stale = state.waiting.popleft()
@@ -436,13 +496,16 @@ class Scheduler:
             if chosen is None:
                 continue
             job = chosen
-            job.companions = self._companions(job, lane, candidates, now)
+            sequences = self._pipelines[job.pipeline].spec.sequence_batching
+            job.companions = self._sequence_companions(job, lane, now) if sequences \
+                else self._companions(job, lane, candidates, now)
             for member in (job, *job.companions):
                 state = self._pipelines[member.pipeline]
-                state.waiting.popleft()
+                state.waiting.remove(member)
                 member.apply(Event.DISPATCH)
                 member.started = now
-                state.running = member
+                if state.running is None:  # the lead, for its own pipeline's companions
+                    state.running = member
                 state.late_streak = 0
             self._lanes[lane] = job
             dispatched.append(job)
@@ -473,6 +536,52 @@ class Scheduler:
             members.append(job)
             earliest = deadline
         return tuple(members[1:])
+
+    def _sequence_companions(self, lead: Job, lane: str, now: float) -> tuple[Job, ...]:
+        """The pipeline's own waiting jobs that join ``lead``'s batch (rule 12)."""
+        state = self._pipelines[lead.pipeline]
+        spec = state.spec
+        costs = self._sequence_costs.get(spec.name)
+        policy = spec.sequence_batching
+        if costs is None or policy not in ("by_length", "pad_to_max") or len(state.waiting) < 2:
+            return ()
+        fixed = spec.max_length if policy == "pad_to_max" else None
+        others = sorted((j for j in state.waiting if j is not lead), key=lambda j: j.key)
+        if fixed is None:
+            others.sort(key=lambda j: max(j.length - lead.length, 0))  # stable: urgency next
+        members = [lead]
+        longest = fixed or lead.length
+        current = costs.run_s(1, longest)
+        earliest = lead.deadline if lead.deadline is not None else math.inf
+        protected = self._protected(lane, lead.priority, now)
+        finish = state.overhead_s
+        for job in others:
+            size = len(members) + 1
+            if size not in spec.batch_sizes:
+                break
+            padded = fixed or max(longest, job.length)
+            run_s = costs.run_s(size, padded)
+            deadline = min(earliest, job.deadline if job.deadline is not None else math.inf)
+            if run_s is None or current is None or now + run_s + finish > deadline \
+                    or any(now + run_s > latest for latest in protected):
+                if fixed is not None:
+                    break
+                continue
+            if fixed is None and run_s - current > self._own_share(job, others, costs, spec):
+                continue
+            members.append(job)
+            longest, current, earliest = padded, run_s, deadline
+        return tuple(members[1:])
+
+    @staticmethod
+    def _own_share(job: Job, waiting: list[Job], costs: SequenceCosts,
+                   spec: PipelineSpec) -> float:
+        """What ``job`` would cost in a batch of the waiting jobs of about its length (within
+        a quarter of it, capped at the largest batch): rule 12's (c)."""
+        similar = sum(1 for j in waiting if abs(j.length - job.length) <= job.length / 4)
+        size = max((b for b in spec.batch_sizes if b <= max(similar, 1)), default=1)
+        run_s = costs.run_s(size, job.length)
+        return run_s / size if run_s is not None else math.inf
 
     def _first_that_fits(self, lane: str, candidates: list[tuple[tuple[int, float, int], Job]],
                          now: float) -> Job | None:
@@ -519,7 +628,9 @@ class Scheduler:
         lead.companions = tuple(c for c in lead.companions if c is not companion)
         companion.apply(Event.COMPLETE)
         companion.finished = now
-        self._pipelines[companion.pipeline].running = None
+        state = self._pipelines[companion.pipeline]
+        if state.running is companion:
+            state.running = None
 
     # --- queries ---------------------------------------------------------------------------
 

@@ -19,12 +19,14 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class CostKey:
-    """One engine, on one lane, in one power mode, at one batch size."""
+    """One engine, on one lane, in one power mode, at one batch size (and, for a sequence
+    engine, one padded length in tokens; 0 for everything else)."""
 
     engine: str
     lane: str
     mode: str
     batch: int = 1
+    length: int = 0
 
 
 @dataclass(frozen=True)

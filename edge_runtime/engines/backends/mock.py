@@ -13,6 +13,7 @@ host's speed for the Jetson's.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -179,8 +180,7 @@ class MockRunner(BaseRunner):
 
     def infer_impl(self, feed: Feed) -> Outputs:
         started = time.perf_counter()
-        batch = max(int(next(iter(feed.values())).shape[0]) // self._costed_batch, 1) \
-            if feed else 1
+        batch = self._batch_units(feed)
         modelled = self.modelled_latency_s(batch)
         if self._session is not None:
             values = self._session.run(None, dict(feed))
@@ -192,6 +192,20 @@ class MockRunner(BaseRunner):
         if time.perf_counter() - started > modelled:
             self.host_overruns += 1
         return outputs
+
+    def _batch_units(self, feed: Feed) -> int:
+        """How many of the costed shape's inferences a feed is worth. An image batch is its
+        batch over the costed one; a token batch (dynamic length) is its tokens over the
+        costed shape's, rounded up, so a batch padded to 64 tokens costs more than one of 12
+        (the model is priced at its profile's opt shape)."""
+        if not feed:
+            return 1
+        first = next(iter(feed.values()))
+        costed = next(iter(self.cost.input_shapes.values()), [1])
+        if len(first.shape) == len(costed) and list(first.shape[1:]) != list(costed[1:]):
+            elements = int(np.prod(costed)) or 1
+            return max(math.ceil(int(first.size) / elements), 1)
+        return max(int(first.shape[0]) // self._costed_batch, 1)
 
     def _zeros(self, batch: int) -> Outputs:
         outputs: dict[str, npt.NDArray[np.generic]] = {}
