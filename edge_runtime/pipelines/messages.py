@@ -20,6 +20,7 @@ Conventions (vision_msgs 4.x):
 from __future__ import annotations
 
 import io
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +30,12 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_runtime.pipelines.output import Output
-from edge_runtime.pipelines.postprocess import Classification, Detections, SegmentationMap
+from edge_runtime.pipelines.postprocess import (
+    Classification,
+    CommandResult,
+    Detections,
+    SegmentationMap,
+)
 
 #: Image encodings the runtime takes (sensor_msgs/image_encodings names).
 ENCODINGS = ("rgb8", "bgr8", "mono8")
@@ -58,13 +64,15 @@ class MessageTypes:
     ObjectHypothesisWithPose: type[Any]
     ObjectHypothesis: type[Any]
     Classification: type[Any]
+    #: std_msgs/String: a command pipeline's result, as JSON (see :func:`command_message`).
+    String: type[Any] | None = None
 
     @classmethod
     def ros(cls) -> MessageTypes:
         """rclpy's generated classes (needs a ROS 2 install with vision_msgs)."""
         from builtin_interfaces.msg import Time
         from sensor_msgs.msg import CompressedImage, Image
-        from std_msgs.msg import Header
+        from std_msgs.msg import Header, String
         from vision_msgs.msg import (
             BoundingBox2D,
             Classification,
@@ -78,7 +86,7 @@ class MessageTypes:
 
         return cls(Time, Header, Image, CompressedImage, Detection2DArray, Detection2D,
                    BoundingBox2D, Pose2D, Point2D, ObjectHypothesisWithPose, ObjectHypothesis,
-                   Classification)
+                   Classification, String)
 
 
 # --- time and header -----------------------------------------------------------------------------
@@ -122,7 +130,23 @@ def output_messages(types: MessageTypes, output: Output) -> list[tuple[str, Any]
         return [("classification", classification_message(types, result, head))]
     if isinstance(result, SegmentationMap):
         return [("mask", mask_message(types, result, head))]
+    if isinstance(result, CommandResult) and types.String is not None:
+        return [("command", command_message(types, output, result, stamp))]
     return []
+
+
+def command_message(types: MessageTypes, output: Output, result: CommandResult,
+                    stamp: float) -> Any:
+    """A command's meaning as std_msgs/String holding one JSON object: ``stamp`` (the input's),
+    ``frame_id``, ``intent``, ``intent_score``, ``slots``, ``words``, ``tags`` and
+    ``latency_ms``. Why JSON in a String: no standard ROS message carries an intent with its
+    slots, a custom one would need an interface package built and deployed beside every
+    consumer, and a String is read by ``ros2 topic echo``, rosbridge and any language's JSON
+    parser as it is."""
+    assert types.String is not None
+    record = {"stamp": stamp, "frame_id": output.frame_id, **result.to_record(),
+              "latency_ms": round(output.latency_s * 1e3, 3)}
+    return types.String(data=json.dumps(record))
 
 
 def _class_index(name: str, labels: Sequence[str]) -> int:

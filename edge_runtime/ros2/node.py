@@ -13,7 +13,9 @@ activate / deactivate      ``Runtime.activate`` / ``deactivate`` (outputs flow w
 cleanup / shutdown         ``Runtime.cleanup`` / ``shutdown``; topics and parameters removed
 ``P/image_raw``            sensor_msgs/Image (rgb8, bgr8, mono8) -> ``Runtime.push``
 ``P/image_raw/compressed`` sensor_msgs/CompressedImage (jpeg, png) -> ``Runtime.push``
-``P/detections`` ...       outputs (vision_msgs), header = the input's stamp and frame_id
+``P/text``                 std_msgs/String (a text pipeline's transcripts) -> ``Runtime.push``
+``P/detections`` ...       outputs (vision_msgs), header = the input's stamp and frame_id;
+                           a command pipeline's ``P/command``: std_msgs/String, JSON
 ``/diagnostics``           1 Hz, one status per pipeline plus the power mode and lanes
 ``power_mode``             ``Runtime.set_power_mode`` (an unknown or infeasible mode: rejected)
 ``~/reload``               std_srvs/Trigger: ``Runtime.reload`` of the same config file
@@ -44,7 +46,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.subscription import Subscription
 from sensor_msgs.msg import CompressedImage, Image
-from std_msgs.msg import Header
+from std_msgs.msg import Header, String
 from std_srvs.srv import Trigger
 
 from edge_runtime.config.pipeline import PipelineConfig
@@ -226,6 +228,13 @@ class RuntimeNode(LifecycleNode):
                     lambda msg, name=name: self._on_image(name, msg, compressed=True),
                     qos_profile_sensor_data, callback_group=self._frames),
             ]
+        if translate.takes_texts(pipeline):
+            name = pipeline.name
+            # reliable, kept: every command counts, unlike a camera's newest frame
+            ports.subscriptions = [self.create_subscription(
+                String, f"{name}/{translate.TEXT_TOPIC}",
+                lambda msg, name=name: self._on_text(name, msg), OUTPUT_QOS_DEPTH,
+                callback_group=self._frames)]
         with self._ports_lock:
             self._ports[pipeline.name] = ports
         self._declare_pipeline_parameters(pipeline)
@@ -234,7 +243,8 @@ class RuntimeNode(LifecycleNode):
         assert pipeline.postprocess is not None
         classes: dict[str, type[Any]] = {"detection": self._types.Detection2DArray,
                                          "classification": self._types.Classification,
-                                         "segmentation": self._types.Image}
+                                         "segmentation": self._types.Image,
+                                         "commands": String}
         return classes[pipeline.postprocess.type]
 
     def _refresh_pipeline(self, pipeline: PipelineConfig) -> None:
@@ -347,13 +357,22 @@ class RuntimeNode(LifecycleNode):
                 ports.stamps.popitem(last=False)
         runtime.push(pipeline, image, stamp, msg.header.frame_id)
 
+    def _on_text(self, pipeline: str, msg: Any) -> None:
+        """A transcript for a text pipeline, stamped on arrival (String has no header)."""
+        runtime = self._runtime
+        if runtime is None or runtime.state is not State.ACTIVE:
+            return
+        stamp = time_to_stamp(self.get_clock().now().to_msg())
+        runtime.push(pipeline, str(msg.data), stamp)
+
     def _publish_output(self, output: Output) -> None:
         """On a runtime subscriber thread: build the message and publish it."""
         ports = self._ports.get(output.pipeline)
         if ports is None or ports.publisher is None:
             return
         for _, msg in output_messages(self._types, output):
-            msg.header.stamp = self._stamp_of(ports, output)
+            if hasattr(msg, "header"):  # a command's String carries its stamp in the JSON
+                msg.header.stamp = self._stamp_of(ports, output)
             ports.publisher.publish(msg)
 
     def _stamp_of(self, ports: _Ports, output: Output) -> Time:
@@ -428,7 +447,8 @@ def _wall_clock_runtime(config: Path, options: RuntimeOptions) -> Runtime:
 def _topics(pipeline: PipelineConfig) -> tuple[str | None, bool]:
     """A pipeline's topics: its output topic (and so message type), and whether it takes
     images; a reload that keeps them keeps the publishers and subscriptions."""
-    return translate.output_topic(pipeline), translate.takes_images(pipeline)
+    return translate.output_topic(pipeline), translate.takes_images(pipeline) \
+        or translate.takes_texts(pipeline)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -23,8 +23,10 @@ from edge_runtime.runtime.runtime import ReloadReport
 NODE_NAME = "edge_runtime"
 #: Topic suffix per postprocess type (``P/detections``...); no postprocess: nothing published.
 OUTPUT_TOPICS = {"detection": "detections", "classification": "classification",
-                 "segmentation": "mask"}
+                 "segmentation": "mask", "commands": "command"}
 IMAGE_TOPIC = "image_raw"
+#: A text pipeline's input: std_msgs/String transcripts (a speech recogniser's output).
+TEXT_TOPIC = "text"
 COMPRESSED_TOPIC = "image_raw/compressed"
 
 
@@ -38,7 +40,12 @@ def output_topic(pipeline: PipelineConfig) -> str | None:
 def takes_images(pipeline: PipelineConfig) -> bool:
     """Whether the node feeds this pipeline from its image topics (``type: ros2``, or
     ``external``: nothing but the node could push its frames)."""
-    return isinstance(pipeline.source, ExternalSourceConfig)
+    return isinstance(pipeline.source, ExternalSourceConfig) and not pipeline.is_text
+
+
+def takes_texts(pipeline: PipelineConfig) -> bool:
+    """Whether the node feeds this text pipeline from its ``P/text`` String topic."""
+    return isinstance(pipeline.source, ExternalSourceConfig) and pipeline.is_text
 
 
 def enabled_parameter(pipeline: str) -> str:

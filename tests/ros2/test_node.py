@@ -18,11 +18,13 @@ from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Classification, Detection2DArray
 
 from edge_runtime.pipelines.messages import detections_from_message
 from edge_runtime.pipelines.scoring import MeanAveragePrecision
+from edge_runtime.synthetic.commands import CommandGenerator
 from edge_runtime.synthetic.scenes import SHAPE_CLASSES
 from tests.ros2 import frames
 from tests.ros2.graph import REPO, Graph, NodeProcess, running
@@ -225,6 +227,23 @@ def test_classifier_on_its_own_camera_publishes_classifications(
     assert stamps == sorted(stamps)
     assert all(m.results and m.results[0].class_id in SHAPE_CLASSES
                for m in received)
+
+
+def test_transcripts_on_text_come_back_as_json_commands(graph: Graph,
+                                                        node: NodeProcess) -> None:
+    del node
+    commands = CommandGenerator(7301).commands(20)
+    collector = graph.collect(String, "/commands/command")
+    publisher = graph.node.create_publisher(String, "/commands/text", 10)
+    graph.wait_for_subscribers(publisher)
+    publish_paced(publisher, [String(data=c.text) for c in commands], hz=20.0)
+    received = collector.wait_for(20, WAIT_S)
+    decoded = [json.loads(m.data) for m in received]
+    by_words = {tuple(c.words): c for c in commands}
+    assert len(decoded) == 20  # reliable and queued: no command lost
+    assert {"stamp", "intent", "slots", "tags", "latency_ms"} <= set(decoded[0])
+    right = sum(d["intent"] == by_words[tuple(d["words"])].intent for d in decoded)
+    assert right >= 19
 
 
 def test_power_mode_is_set_at_run_time_and_an_unknown_mode_is_rejected(
