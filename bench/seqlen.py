@@ -152,74 +152,13 @@ def main(argv: list[str] | None = None) -> None:
         if best["none"] else None,
         "runs": runs,
     }
-    result["int8"] = int8_comparison(args.seconds)
+    from bench.seqlen_int8 import compare
+
+    result["int8"] = compare(args.seconds)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
     plot(result, args.out.with_suffix(".png"))
-
-
-def int8_comparison(seconds: float, frames: int = 1000) -> dict[str, Any]:
-    """The command model in INT8 (Q/DQ on its MatMuls, the recipe's op_types; U8S8, the
-    flavour onnxruntime's x86 kernels run fast) against FP32: intent accuracy and slot F1 on
-    held-out commands, and commands per second at batches of 8 consecutive commands padded to
-    each batch's longest, on this CPU's onnxruntime."""
-    import onnx
-    import onnxruntime as ort
-
-    from edge_runtime.config.recipe import CalibrationMethod
-    from edge_runtime.config.stages import CommandsPost, TextCommandsSource, TokenizeConfig
-    from edge_runtime.graph.analysis import graph_inputs
-    from edge_runtime.graph.metadata import model_labels
-    from edge_runtime.optimize.accuracy import Evaluator
-    from edge_runtime.optimize.calibration import calibrate
-    from edge_runtime.optimize.data import ResolvedData, batched, fingerprint, load_samples
-    from edge_runtime.optimize.quantize import Activations, quantize
-    from edge_runtime.pipelines.text import CommandDecoder, TokenInput
-
-    fp32 = onnx.load(str(models_dir() / "commands_nlu.onnx"))
-    inputs = graph_inputs(fp32)
-    tokens = TokenizeConfig(type="tokens", tokenizer=models_dir() / "commands_tokenizer.json")
-    post = CommandsPost(type="commands")
-
-    def data(seed: int) -> ResolvedData:
-        return ResolvedData(TextCommandsSource(type="text_commands", seed=seed), tokens, post)
-
-    calib = load_samples(data(5301), inputs, 128)
-    ranges = calibrate(fp32, batched(calib, 8, inputs), CalibrationMethod.ENTROPY, 99.99,
-                       fingerprint(calib), len(calib))
-    int8, report = quantize(fp32, ranges, activations=Activations.UINT8,
-                            op_types=["MatMul", "Gemm"])
-    samples = load_samples(data(7001), inputs, frames)
-    decoder = CommandDecoder(post, TokenInput(tokens), model_labels(fp32, "intents"),
-                             model_labels(fp32, "slot_tags"))
-    evaluator = Evaluator(fp32, samples, decoder)
-    reference = dict(evaluator.command_figures)
-    accuracy = evaluator.compare(int8, "int8")
-    feeds = batched(samples[:256], 8, inputs)
-
-    def rate(model: onnx.ModelProto) -> float:
-        options = ort.SessionOptions()
-        options.inter_op_num_threads = 1
-        sess = ort.InferenceSession(model.SerializeToString(), options,
-                                    providers=["CPUExecutionProvider"])
-        for feed in feeds[:4]:
-            sess.run(None, feed)
-        done, started = 0, time.perf_counter()
-        while time.perf_counter() - started < seconds:
-            for feed in feeds:
-                sess.run(None, feed)
-                done += int(next(iter(feed.values())).shape[0])
-        return done / (time.perf_counter() - started)
-
-    fp32_rate, int8_rate = rate(fp32), rate(int8)
-    return {
-        "commands": len(samples), "int8_layers": len(report.int8),
-        "fp32": reference, "int8": dict(evaluator.command_figures),
-        "gate_metric_drop_pt": accuracy.drop,
-        "fp32_commands_per_s": round(fp32_rate, 1), "int8_commands_per_s": round(int8_rate, 1),
-        "speedup_int8_over_fp32": round(int8_rate / fp32_rate, 3),
-    }
 
 
 def plot(result: dict[str, Any], path: Path) -> None:

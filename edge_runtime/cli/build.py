@@ -205,10 +205,18 @@ def _accuracy_line(accuracy: dict[str, Any] | None) -> str:
     if not accuracy:
         return "-"
     label = {"top1": "top-1", "map50": "mAP@0.5", "agreement": "output agreement"}
-    text = (f"{label.get(accuracy['metric'], accuracy['metric'])} {accuracy['fp32']:.2f} fp32 -> "
-            f"{accuracy['candidate']:.2f} {accuracy['precision']} (drop {accuracy['drop']:.2f} "
-            f"pt{'' if accuracy['limit'] is None else ', limit ' + str(accuracy['limit'])}; "
-            f"{accuracy['frames']} frames)")
+    figures = accuracy.get("figures") or {}
+    names = {"intent_accuracy": "intent", "slot_f1": "slot F1"}
+    if figures:  # several figures gated together: each one's fp32 -> candidate, the worse drop
+        scores = " / ".join(f"{names.get(n, n)} {f['fp32']:.2f} -> {f['candidate']:.2f}"
+                            for n, f in figures.items())
+        head = f"fp32 -> {accuracy['precision']}: {scores} (worse drop {accuracy['drop']:.2f} "
+    else:
+        head = (f"{label.get(accuracy['metric'], accuracy['metric'])} {accuracy['fp32']:.2f} "
+                f"fp32 -> {accuracy['candidate']:.2f} {accuracy['precision']} (drop "
+                f"{accuracy['drop']:.2f} ")
+    text = (f"{head}pt{'' if accuracy['limit'] is None else ', limit ' + str(accuracy['limit'])}"
+            f"; {accuracy['frames']} frames)")
     if accuracy["kept_high_precision"]:
         text += f"; kept in float: {', '.join(accuracy['kept_high_precision'])}"
     cosines = ", ".join(f"{o['name']} cos {o['mean_cosine']:.4f} max|err| {o['max_abs_error']:.3g}"

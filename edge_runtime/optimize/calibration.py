@@ -30,6 +30,7 @@ from edge_runtime.config.recipe import CalibrationMethod
 from edge_runtime.errors import UserError
 from edge_runtime.fileio import atomic_write_text, sha256_bytes
 from edge_runtime.graph.tensors import Feed
+from edge_runtime.optimize.data import common_shape, padded
 
 #: Told (done, total) batches as calibration goes.
 StepFn = Callable[[int, int], None]
@@ -135,10 +136,13 @@ def _ort_method(method: CalibrationMethod, percentile: float) -> tuple[Any, dict
 def calibrate(model: ModelProto, feeds: Sequence[Feed], method: CalibrationMethod,
               percentile: float, data_fingerprint: str, samples: int,
               progress: StepFn | None = None) -> ActivationRanges:
-    """Run the model on ``feeds`` and reduce each activation to a symmetric range."""
+    """Run the model on ``feeds`` and reduce each activation to a symmetric range. Feeds may
+    differ in shape (token batches padded to their own longest member)."""
     from onnxruntime.quantization.calibrate import create_calibrator
 
     ort_method, options = _ort_method(method, percentile)
+    if method is not CalibrationMethod.MINMAX:
+        feeds = one_shape(feeds)
     model_bytes = model.SerializeToString()
     with tempfile.TemporaryDirectory(prefix="edge-runtime-calib.") as scratch:
         path = Path(scratch) / "model.onnx"
@@ -163,6 +167,17 @@ def calibrate(model: ModelProto, feeds: Sequence[Feed], method: CalibrationMetho
     return ActivationRanges(method, ranges,
                             fingerprint(model_bytes, data_fingerprint, method, percentile),
                             samples)
+
+
+def one_shape(feeds: Sequence[Feed]) -> list[Feed]:
+    """``feeds`` with each input zero-padded to its largest shape over all of them (pad id 0,
+    mask 0: masked out, as in the runtime's batches). onnxruntime's histogram calibrators
+    (entropy, percentile) stack every batch's activations into one array, which fails on
+    batches of different lengths; MinMax reduces each batch alone and needs none of this."""
+    names = {name for feed in feeds for name in feed}
+    shapes = {name: common_shape([feed[name] for feed in feeds]) for name in names}
+    return [{name: padded(value, shapes[name]) for name, value in feed.items()}
+            for feed in feeds]
 
 
 class RangesStore:

@@ -43,7 +43,7 @@ from edge_runtime.pipelines.sources import (
     npz_array,
     open_source,
 )
-from edge_runtime.pipelines.text import TokenInput
+from edge_runtime.pipelines.text import TOKEN_INPUTS, TokenInput
 
 Array = npt.NDArray[np.generic]
 
@@ -100,32 +100,38 @@ def disjoint(data: ResolvedData) -> ResolvedData:
     return data
 
 
-def load_samples(data: ResolvedData, inputs: Sequence[TensorSpec], count: int) -> list[Sample]:
-    """``count`` samples (fewer if a finite source ends first)."""
-    tensors = _tensor_archive(data.source, inputs)
+def load_samples(data: ResolvedData, inputs: Sequence[TensorSpec], count: int,
+                 key: str = "data") -> list[Sample]:
+    """``count`` samples (fewer if a finite source ends first). ``key`` is where the data is
+    configured (``calibration.data``), named by every mistake found in it."""
+    tensors = _tensor_archive(data.source, inputs, key)
     if tensors is not None:
         return list(itertools.islice(_tensor_samples(tensors, inputs), count))
     if not inputs:
         raise UserError("the model has no inputs to feed")
     if isinstance(data.preprocess, TokenizeConfig):
-        return _text_samples(data.source, data.preprocess, inputs, count)
+        return _text_samples(data.source, data.preprocess, inputs, count, key)
+    if isinstance(data.source, TextCommandsSource):  # else: "input_ids is not an image"
+        raise UserError("a text_commands source gives texts, and texts need a tokens "
+                        "preprocess to become tensors: add preprocess: {type: tokens, "
+                        "tokenizer: models/commands_tokenizer.json}", key=f"{key}.preprocess")
     target = inputs[0]
     preprocess = data.preprocess or PreprocessConfig()
     size = spatial_size([d if isinstance(d, int) else -1 for d in target.shape],
                         preprocess.layout)
     if size is None:
         raise UserError(f"input '{target.name}' is not an image ({target.describe()}); give "
-                        "an .npz of tensors named like the inputs", key="data.source")
+                        "an .npz of tensors named like the inputs", key=f"{key}.source")
     misfit = preprocess_misfit(preprocess.model_copy(update={"input": target.name}), [target],
                                check_dtype=False)  # samples are cast to the input's type
     if misfit is not None:
-        raise UserError(misfit[1], key=".".join(("data", "preprocess", *misfit[0])))
+        raise UserError(misfit[1], key=".".join((key, "preprocess", *misfit[0])))
     extras = {spec.name: np.zeros(spec.concrete_shape(), dtype=spec.numpy_dtype)
               for spec in inputs[1:]}
     if isinstance(data.source, ExternalSourceConfig):
         raise UserError("an external source has no frames to calibrate or evaluate on; give "
                         "the recipe its own calibration data (an .npz, image_dir or "
-                        "synthetic_camera source)", key="data.source")
+                        "synthetic_camera source)", key=f"{key}.source")
     source = open_source(data.source)
     samples = []
     try:
@@ -144,16 +150,25 @@ def load_samples(data: ResolvedData, inputs: Sequence[TensorSpec], count: int) -
 
 
 def _text_samples(source_config: SourceConfig, preprocess: TokenizeConfig,
-                  inputs: Sequence[TensorSpec], count: int) -> list[Sample]:
+                  inputs: Sequence[TensorSpec], count: int, key: str) -> list[Sample]:
     """Token samples of a text model from a text source (the command world), each with its
     text and truth (the evaluator decodes and scores them)."""
     if not isinstance(source_config, TextCommandsSource):
         raise UserError(f"a tokens preprocess reads texts, and a {source_config.type} source has "
                         "none to calibrate or evaluate on (give a text_commands source)",
-                        key="data.source")
+                        key=f"{key}.source")
     misfit = preprocess_misfit(preprocess, inputs)
     if misfit is not None:
-        raise UserError(misfit[1], key="data.preprocess")
+        raise UserError(misfit[1], key=f"{key}.preprocess")
+    unfed = [spec.name for spec in inputs if spec.name not in TOKEN_INPUTS]
+    if unfed:  # otherwise onnxruntime's "missing input" traceback in the middle of calibration
+        raise UserError(f"a tokens preprocess feeds {list(TOKEN_INPUTS)} and nothing feeds the "
+                        f"model's other inputs {unfed}; give an .npz of tensors named like "
+                        "every input instead", key=f"{key}.preprocess")
+    if not Path(preprocess.tokenizer).is_file():
+        raise UserError(f"tokenizer not found: {preprocess.tokenizer} (a path relative to the "
+                        "recipe, e.g. models/commands_tokenizer.json)",
+                        key=f"{key}.preprocess.tokenizer")
     tokens = TokenInput(preprocess)
     source = open_source(source_config)
     samples = []
@@ -169,8 +184,8 @@ def _text_samples(source_config: SourceConfig, preprocess: TokenizeConfig,
     return samples
 
 
-def _tensor_archive(source: SourceConfig,
-                    inputs: Sequence[TensorSpec]) -> dict[str, Array] | None:
+def _tensor_archive(source: SourceConfig, inputs: Sequence[TensorSpec],
+                    key: str) -> dict[str, Array] | None:
     """An .npz whose arrays are named like every model input: ready tensors, not frames. Read
     without unpickling, and checked here against the inputs (numbers, one sample per index of
     the first axis, each of the input's shape), so a wrong archive is one line naming it, not
@@ -179,7 +194,7 @@ def _tensor_archive(source: SourceConfig,
         return None
     path = Path(source.path)
     if not path.is_file():
-        raise UserError(f"data file not found: {path}", key="data.source.path")
+        raise UserError(f"data file not found: {path}", key=f"{key}.source.path")
     try:
         with load_npz(path) as archive:
             names = set(archive.files)
@@ -187,16 +202,15 @@ def _tensor_archive(source: SourceConfig,
                 return None
             arrays = {spec.name: npz_array(archive, spec.name, path) for spec in inputs}
     except ArrayFileError as exc:
-        raise UserError(str(exc), file=path, key="data.source.path") from None
+        raise UserError(str(exc), file=path, key=f"{key}.source.path") from None
     for spec in inputs:
-        _check_tensors(arrays[spec.name], spec, path)
+        _check_tensors(arrays[spec.name], spec, path, f"{key}.source.path")
     return arrays
 
 
-def _check_tensors(array: Array, spec: TensorSpec, path: Path) -> None:
+def _check_tensors(array: Array, spec: TensorSpec, path: Path, key: str) -> None:
     """``array`` holds samples for input ``spec``: numbers, and per index of the first axis a
     tensor of the input's shape (with or without its batch axis of 1)."""
-    key = "data.source.path"
     if not is_numeric(array):
         raise UserError(f"array '{spec.name}' is {array.dtype}; the input needs numbers "
                         f"({spec.describe()})", file=path, key=key)
@@ -227,28 +241,44 @@ def _tensor_samples(arrays: dict[str, Array], inputs: Sequence[TensorSpec]) -> I
 def batched(samples: Sequence[Sample], batch_size: int, inputs: Sequence[TensorSpec]) -> list[Feed]:
     """Samples stacked into batches along axis 0 — only when every input's first dimension is
     the same symbolic one (a shared batch axis); otherwise one sample per batch (a fixed
-    batch, or a sequence-major model whose batch is elsewhere)."""
+    batch, or a sequence-major model whose batch is elsewhere). Sequences of different
+    lengths (token ids and masks) are padded to the longest of their own batch, as the runtime
+    pads a batch of commands; batches may then differ in length (``calibrate`` copes)."""
     firsts = {spec.shape[0] if spec.shape else None for spec in inputs}
     shared = len(firsts) == 1 and isinstance(next(iter(firsts)), str)
     size = max(batch_size, 1) if shared else 1
-    longest = {name: max(s.feed[name].shape[1] for s in samples)
-               for name in (samples[0].feed if samples else {})
-               if samples[0].feed[name].ndim == 2}
     feeds: list[Feed] = []
     for start in range(0, len(samples), size):
         group = samples[start:start + size]
-        feeds.append({name: _stacked([s.feed[name] for s in group], longest.get(name, 0))
-                      for name in group[0].feed})
+        feeds.append({name: stacked([s.feed[name] for s in group]) for name in group[0].feed})
     return feeds
 
 
-def _stacked(arrays: list[Array], length: int) -> Array:
-    """Batch-of-one arrays along axis 0; token sequences (2-D) are zero-padded to ``length``
-    first (pad id 0, mask 0, as the runtime pads a batch of commands): one length for every
-    batch, since onnxruntime's calibrators stack what they collect across batches."""
-    if length:
-        arrays = [np.pad(a, ((0, 0), (0, length - a.shape[1]))) for a in arrays]
+def stacked(arrays: Sequence[Array]) -> Array:
+    """Arrays joined along axis 0, each first padded (:func:`padded`) to the largest size of
+    every other axis. Arrays of one shape are just joined."""
+    if len({a.shape[1:] for a in arrays}) > 1:
+        largest = common_shape(arrays)
+        arrays = [padded(a, largest) for a in arrays]
     return np.concatenate(arrays, axis=0)
+
+
+def common_shape(arrays: Sequence[Array]) -> tuple[int, ...]:
+    """The largest size of every axis but the first (the batch) over ``arrays``."""
+    ranks = {a.ndim for a in arrays}
+    if len(ranks) != 1:
+        raise ValueError(f"cannot batch arrays of ranks {sorted(ranks)}")
+    return tuple(int(n) for n in np.max([a.shape[1:] for a in arrays], axis=0))
+
+
+def padded(array: Array, shape: Sequence[int]) -> Array:
+    """``array`` zero-padded at the end of every axis but the first to ``shape``: pad id 0 and
+    mask 0 for token sequences, so the padded positions are masked out - the rule the
+    runtime's batches of commands follow."""
+    if tuple(array.shape[1:]) == tuple(shape):
+        return array
+    return np.pad(array, [(0, 0), *((0, n - d) for n, d in zip(shape, array.shape[1:],
+                                                                 strict=True))])
 
 
 def fingerprint(samples: Sequence[Sample]) -> str:

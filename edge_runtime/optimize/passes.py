@@ -140,12 +140,23 @@ def _evaluator(recipe: EngineRecipe, model: ModelProto, inputs: Sequence[TensorS
     if recipe.evaluation.data is None:
         resolved = data_.disjoint(resolved)
     progress.message(f"loading {recipe.evaluation.frames} evaluation samples")
-    samples = data_.load_samples(resolved, inputs, recipe.evaluation.frames)
+    where = "evaluation.data" if recipe.evaluation.data is not None else "calibration.data"
+    samples = data_.load_samples(resolved, inputs, recipe.evaluation.frames, where)
     decoder: Decoder | CommandDecoder | None = None
+    if isinstance(resolved.preprocess, TokenizeConfig) and resolved.postprocess is not None \
+            and not isinstance(resolved.postprocess, CommandsPost):
+        raise UserError(f"a {resolved.postprocess.type} postprocess cannot score a text model's "
+                        "outputs: give the evaluation data postprocess: {type: commands}",
+                        key="evaluation.data.postprocess")
     if isinstance(resolved.postprocess, CommandsPost) \
             and isinstance(resolved.preprocess, TokenizeConfig):
-        decoder = CommandDecoder(resolved.postprocess, TokenInput(resolved.preprocess),
-                                 model_labels(model, "intents"), model_labels(model, "slot_tags"))
+        try:
+            decoder = CommandDecoder(resolved.postprocess, TokenInput(resolved.preprocess),
+                                     model_labels(model, "intents"),
+                                     model_labels(model, "slot_tags"))
+        except ValueError as exc:  # no intents or slot tags in the model's metadata
+            raise UserError(f"{exc}; a commands postprocess needs them to score intents and "
+                            "slots", file=recipe.onnx, key="evaluation.data.postprocess") from None
     elif resolved.postprocess is not None and not isinstance(resolved.postprocess, CommandsPost):
         layout = resolved.preprocess.layout \
             if isinstance(resolved.preprocess, PreprocessConfig) else "nchw"
@@ -162,7 +173,7 @@ def _ranges(recipe: EngineRecipe, model: ModelProto, inputs: Sequence[TensorSpec
     resolved = data_.resolve(config.data, pipeline, "calibration.data")
     count = config.batches * config.batch_size
     progress.message(f"loading {count} calibration samples")
-    samples = data_.load_samples(resolved, inputs, count)
+    samples = data_.load_samples(resolved, inputs, count, "calibration.data")
     if not samples:
         raise UserError("the calibration data gave no samples", key="calibration.data")
     data_print = data_.fingerprint(samples)

@@ -28,7 +28,7 @@ from edge_runtime.pipelines.sinks import recording
 #: Topic suffix -> ROS 2 type of the message written there.
 MESSAGE_TYPES = {"detections": "vision_msgs/msg/Detection2DArray",
                  "classification": "vision_msgs/msg/Classification",
-                 "mask": "sensor_msgs/msg/Image"}
+                 "mask": "sensor_msgs/msg/Image", "command": "std_msgs/msg/String"}
 TYPES = plain_types()
 
 

@@ -121,7 +121,12 @@ class Classification:
     results: list[ObjectHypothesis] = field(default_factory=list)
 
 
+@dataclass
+class String:
+    data: str = ""
+
+
 def plain_types() -> MessageTypes:
     return MessageTypes(Time, Header, Image, CompressedImage, Detection2DArray, Detection2D,
                         BoundingBox2D, Pose2D, Point2D, ObjectHypothesisWithPose,
-                        ObjectHypothesis, Classification)
+                        ObjectHypothesis, Classification, String)

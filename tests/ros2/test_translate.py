@@ -18,10 +18,13 @@ from tests.ros2.graph import REPO
 
 def test_topics_of_the_shipped_ros2_set() -> None:
     loaded = load_pipeline_set(REPO / "pipelines" / "ros2_demo.yaml")
-    front, classifier = loaded.config.pipelines
+    front, classifier, commands = loaded.config.pipelines
     assert translate.output_topic(front) == "front_detector/detections"
     assert translate.output_topic(classifier) == "part_classifier/classification"
+    assert translate.output_topic(commands) == "commands/command"
     assert translate.takes_images(front) and not translate.takes_images(classifier)
+    assert translate.takes_texts(commands) and not translate.takes_images(commands)
+    assert not translate.takes_texts(front)
 
 
 @pytest.mark.parametrize(("value", "rate"), [(0, None), (0.0, None), (12, 12.0), (7.5, 7.5)])
