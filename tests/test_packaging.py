@@ -62,5 +62,6 @@ def test_installed_package_works_from_another_directory(wheel: Path, tmp_path: P
     profiles, models, schemas = done.stdout.strip().splitlines()
     assert "jetson-agx-orin-32gb" in profiles.split(",")
     assert "shapes_detector.onnx" in models
-    # sensor_msgs/Image, vision_msgs Classification, Detection2DArray: their dependencies
-    assert schemas == "2,3,12"
+    # sensor_msgs/Image, std_msgs/String (a command), vision_msgs Classification,
+    # Detection2DArray: their dependencies
+    assert schemas == "2,0,3,12"
