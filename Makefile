@@ -16,8 +16,13 @@ ROS_STAMP := $(ROS_VENV)/.edge-runtime-ros2-installed
 ROS_INPUTS := setup.cfg pyproject.toml constraints.txt constraints-ros2.txt tools/ros2_env.sh \
 	ros2_nodes/vendor/vision_msgs/CMakeLists.txt ros2_nodes/vendor/vision_msgs/package.xml \
 	$(wildcard ros2_nodes/vendor/vision_msgs/msg/*.msg)
+# The Triton venv (PyTriton's tritonserver, onnxruntime; Debian's python3.11, see
+# tools/triton_env.sh): the server side of the triton backend's tests (tests/triton).
+TRITON_VENV ?= .venv-triton
+TRITON_STAMP := $(TRITON_VENV)/.edge-runtime-triton-installed
 
-.PHONY: demo test lint typecheck unit install bench clean ros2 ros2-env ros2-typecheck ros2-unit
+.PHONY: demo test lint typecheck unit install bench clean ros2 ros2-env ros2-typecheck ros2-unit \
+	triton-env
 
 demo: $(STAMP)
 	$(BIN)/edge-runtime demo
@@ -34,10 +39,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/python -m mypy
 
-unit: $(STAMP)
-	$(BIN)/python -m pytest --ignore=tests/ros2
+unit: $(STAMP) $(TRITON_STAMP)
+	EDGE_RUNTIME_TRITON_PYTHON=$(abspath $(TRITON_VENV))/bin/python \
+		$(BIN)/python -m pytest --ignore=tests/ros2
 
 ros2-env: $(ROS_STAMP)
+
+triton-env: $(TRITON_STAMP)
 
 ros2-typecheck: $(ROS_STAMP) $(STAMP)
 	$(ROS_BIN)/python -m mypy edge_runtime/ros2 edge_runtime/pipelines/messages.py ros2_nodes/edge_runtime_ros tests/ros2
@@ -71,5 +79,9 @@ $(ROS_STAMP): $(ROS_INPUTS)
 	bash tools/ros2_env.sh $(PYTHON) $(ROS_VENV)
 	@touch $(ROS_STAMP)
 
+$(TRITON_STAMP): tools/triton_env.sh constraints-triton.txt setup.cfg pyproject.toml
+	bash tools/triton_env.sh $(TRITON_VENV)
+	@touch $(TRITON_STAMP)
+
 clean:
-	rm -rf $(VENV) $(ROS_VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(ROS_VENV) $(TRITON_VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -23,7 +23,7 @@ LAYERS: dict[str, int] = {
     "config": 2,
     "pipelines": 3, "power": 3,
     "sim": 4, "optimize": 4,
-    "engines": 5,
+    "engines": 5, "triton": 5,
     "runtime": 6, "doctor": 6,
     "ros2": 7, "service": 7,
     "cli": 8,

@@ -14,10 +14,22 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from edge_runtime import __version__
-from edge_runtime.cli import build, cache, demo, doctor, inspect, plan, power, ros2, run, serve
+from edge_runtime.cli import (
+    build,
+    cache,
+    demo,
+    doctor,
+    inspect,
+    plan,
+    power,
+    ros2,
+    run,
+    serve,
+    triton,
+)
 from edge_runtime.errors import EXIT_GATE_FAILED, EXIT_USER_ERROR, GateFailedError, UserError
 
-COMMANDS = (build, inspect, run, demo, plan, serve, ros2, power, cache, doctor)
+COMMANDS = (build, inspect, run, demo, plan, serve, ros2, triton, power, cache, doctor)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -15,7 +15,9 @@ from edge_runtime.config.recipe import BackendName, MockOutputs
 from edge_runtime.errors import UserError
 from edge_runtime.runtime.runtime import RuntimeOptions
 
-BACKEND_CHOICES = [b.value for b in BackendName]
+#: ``--backend`` overrides where recipes are built; a ``backend: triton`` recipe names its
+#: server and keeps it, so triton is no override.
+BACKEND_CHOICES = [b.value for b in BackendName if b is not BackendName.TRITON]
 
 
 def add_cache_option(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +29,8 @@ def add_cache_option(parser: argparse.ArgumentParser) -> None:
 def add_backend_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKEND_CHOICES, default=None,
                         help="engine backend, overriding the recipes' (mock = the simulated "
-                             "Jetson; auto = TensorRT if installed, else mock)")
+                             "Jetson; auto = TensorRT if installed, else mock); a recipe "
+                             "with backend: triton keeps its server")
 
 
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:

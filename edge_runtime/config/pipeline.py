@@ -114,6 +114,10 @@ class PipelineConfig(ConfigModel):
     """Run this pipeline when the runtime activates (``Runtime.enable`` switches it live)."""
     faults: FaultPolicy = FaultPolicy()
     """Failure handling: when to give up on a failing pipeline and when to retry it."""
+    critical_offload: bool = False
+    """Let a critical pipeline depend on the network: run on a remote engine (``backend:
+    triton``) as its engine or a variant. Off by default, and refused at load: a critical
+    deadline is a guarantee and a network is not. Other classes may always be offloaded."""
 
     @field_validator("engine", mode="before")
     @classmethod

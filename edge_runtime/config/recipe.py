@@ -56,6 +56,7 @@ class BackendName(str, enum.Enum):
     MOCK = "mock"
     ONNXRUNTIME = "onnxruntime"
     TENSORRT = "tensorrt"
+    TRITON = "triton"
 
 
 class MockOutputs(str, enum.Enum):
@@ -169,6 +170,31 @@ class ShapeProfile(ConfigModel):
         return shape
 
 
+class TritonConfig(ConfigModel):
+    """Where a ``backend: triton`` engine runs: a model served by a Triton Inference Server
+    (a fleet box on the robot's network, or ``edge-runtime triton serve-models``). Nothing is
+    built on the module; the engine cache records the server's model version."""
+
+    url: str = Field(pattern=r"^(grpc://)?[A-Za-z0-9_.\-\[\]:]+:[0-9]{1,5}$")
+    """The server's gRPC endpoint, ``host:port`` (Triton's default gRPC port is 8001)."""
+    model: str | None = None
+    """The model's name on the server (default: this engine's name)."""
+    version: str = ""
+    """Model version to run (default: the newest version the server has ready)."""
+    timeout_ms: float = Field(default=1000.0, gt=0)
+    """Longest a request may take when the pipeline has no deadline (with a deadline, the
+    time left until it is the request's timeout)."""
+    retries: int = Field(default=1, ge=0, le=5)
+    """Times a request the server never received (connection refused or reset before it was
+    sent) is sent again, within its timeout; a request the server may have run is never
+    resent."""
+
+    @property
+    def address(self) -> str:
+        """``host:port``, the form tritonclient's gRPC client takes."""
+        return self.url.removeprefix("grpc://")
+
+
 class MockConfig(ConfigModel):
     """Options of the simulated Jetson (mock) backend."""
 
@@ -213,5 +239,18 @@ class EngineRecipe(ConfigModel):
     """Engine backend."""
     mock: MockConfig = MockConfig()
     """Options of the simulated Jetson backend."""
+    triton: TritonConfig | None = None
+    """The server and model of a ``backend: triton`` engine (required with it)."""
 
     _resolve_onnx = field_validator("onnx")(resolve_path)
+
+    @model_validator(mode="after")
+    def _triton_with_its_server(self) -> EngineRecipe:
+        """A triton engine names its server; a ``triton`` section on another backend would be
+        silently unused, so both mistakes are refused at load."""
+        if self.backend is BackendName.TRITON and self.triton is None:
+            raise ValueError("backend triton needs triton: {url: HOST:PORT, model: NAME}")
+        if self.triton is not None and self.backend is not BackendName.TRITON:
+            raise ValueError(f"a triton section is only read with backend: triton (this "
+                             f"recipe's backend is {self.backend.value})")
+        return self

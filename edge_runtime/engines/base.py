@@ -253,12 +253,22 @@ class RunnerError(RuntimeError):
     """A runner was misused (inactive, wrong inputs): a bug in the caller."""
 
 
+class EngineUnavailableError(RuntimeError):
+    """A remote engine cannot be reached (its server is down, the network failed, the model
+    was unloaded): the request did not run. Not a fault of the frame: the session marks the
+    variant down, falls back to a local one and probes the server until it is back."""
+
+
 class BaseRunner(ABC):
     """Runs one engine. Subclasses fill the ``*_impl`` methods."""
 
     #: True when ``last_device_time_s`` is a model's answer rather than a measurement (the
     #: simulated Jetson): on the wall clock the lane, not the runner, waits it out.
     simulated_timing: ClassVar[bool] = False
+    #: True for an engine that runs off the module (a Triton server on the network): its
+    #: speed does not follow the module's clocks, it draws no module power, and it can become
+    #: unreachable (:class:`EngineUnavailableError`).
+    remote: ClassVar[bool] = False
 
     def __init__(self, artifact: Artifact, lane: str) -> None:
         self.artifact = artifact
@@ -270,6 +280,10 @@ class BaseRunner(ABC):
         self.last_device_time_s = 0.0
         #: Wall seconds the last ``infer`` call took.
         self.last_wall_time_s = 0.0
+        #: Longest the next inference may take before it is abandoned (set per job by the
+        #: session from the frame's deadline). Only a remote runner can abandon a request; a
+        #: local engine always runs to completion.
+        self.timeout_s: float | None = None
 
     @property
     def manifest(self) -> Manifest:
@@ -333,6 +347,11 @@ class BaseRunner(ABC):
         self.inference_count = 0
         tail = times[1:] or times
         return sum(tail) / len(tail)
+
+    def probe(self) -> str | None:
+        """Whether the engine can be reached now: None if so, else why not (one line). Local
+        engines always can; a remote runner asks its server (blocking: call it off the loop)."""
+        return None
 
     def predicted_device_time_s(self) -> float | None:
         """What one inference will take under the device's current clocks, if the backend can

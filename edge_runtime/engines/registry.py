@@ -30,8 +30,17 @@ class EngineContext:
 
 def resolve_backend(requested: BackendName | str | None, recipe: EngineRecipe) -> BackendName:
     """The override if given, else the recipe's; ``auto`` is TensorRT when importable, else
-    the simulated Jetson."""
+    the simulated Jetson. A ``backend: triton`` recipe names a server, so it keeps its
+    backend under any override (``--backend onnxruntime`` runs the local engines on the CPU and
+    the offloaded ones where they are); only such a recipe can run on triton."""
+    if recipe.backend is BackendName.TRITON:
+        return BackendName.TRITON
     name = BackendName(requested) if requested is not None else recipe.backend
+    if name is BackendName.TRITON:
+        raise UserError(f"backend triton runs a model on a server, and recipe "
+                        f"{recipe.name or recipe.onnx} names none; give that recipe "
+                        "backend: triton and triton: {url: HOST:PORT, model: NAME}",
+                        key="backend")
     if name is not BackendName.AUTO:
         return name
     from edge_runtime.engines.backends.tensorrt import tensorrt_version
@@ -39,7 +48,15 @@ def resolve_backend(requested: BackendName | str | None, recipe: EngineRecipe) -
     return BackendName.TENSORRT if tensorrt_version() is not None else BackendName.MOCK
 
 
-def make_builder(backend: BackendName, context: EngineContext) -> EngineBuilder:
+def make_builder(backend: BackendName, context: EngineContext,
+                 recipe: EngineRecipe | None = None) -> EngineBuilder:
+    """The builder of ``backend``; a triton builder is made for one ``recipe`` (its server)."""
+    if backend is BackendName.TRITON:
+        from edge_runtime.engines.backends.triton import TritonBuilder
+
+        if recipe is None:
+            raise ValueError("a triton builder is made for one recipe")
+        return TritonBuilder(recipe)
     if backend is BackendName.MOCK:
         from edge_runtime.engines.backends.mock import MockBuilder
 
@@ -60,7 +77,7 @@ def build_engine(recipe: EngineRecipe, backend: BackendName, context: EngineCont
                  pipeline: PipelineData | None = None) -> BuildResult:
     """Build (or fetch from the cache) the engine for ``recipe`` on ``backend``; ``pipeline``
     supplies calibration and evaluation data for recipes that say ``source: pipeline``."""
-    builder = make_builder(backend, context)
+    builder = make_builder(backend, context, recipe)
     return BuildEngine(recipe, builder, context.cache, force=force, progress=progress,
                        pipeline=pipeline)()
 
@@ -82,6 +99,10 @@ def make_runner(artifact: Artifact, context: EngineContext,
         from edge_runtime.engines.backends.tensorrt import TensorRTRunner
 
         return TensorRTRunner(artifact)
+    if backend == BackendName.TRITON.value:
+        from edge_runtime.engines.backends.triton import TritonRunner
+
+        return TritonRunner(artifact)
     raise UserError(f"no runner for backend '{backend}' in this version")
 
 

@@ -101,9 +101,15 @@ def first_tokens(word_ids: Sequence[int | None]) -> list[int]:
 def word_tags(slot_logits: npt.NDArray[np.floating], word_ids: Sequence[int | None],
               tags: Sequence[str]) -> list[str]:
     """One tag per word from one text's ``[length, tags]`` slot logits (first-token rule)."""
-    return [tags[int(np.argmax(slot_logits[index]))] for index in first_tokens(word_ids)]
+    firsts = first_tokens(word_ids)
+    if not firsts:
+        return []
+    return [tags[int(best)] for best in np.argmax(slot_logits[firsts], axis=1)]
 
 
+#: Texts whose word ids a :class:`TokenInput` keeps for the decoder (a queue's worth, many
+#: times over).
+WORD_IDS_KEPT = 1024
 #: The engine inputs a token pipeline feeds.
 TOKEN_INPUTS = ("input_ids", "attention_mask")
 
@@ -130,19 +136,31 @@ class TokenInput:
     def __init__(self, config: TokenizeConfig) -> None:
         self.config = config
         self.tokenizer = CommandTokenizer.from_file(config.tokenizer)
+        #: Word ids of texts tokenized lately, for the decoder (a pure function of the text,
+        #: so a shared entry is always right; cleared when it grows past WORD_IDS_KEPT).
+        self._word_ids: dict[str, list[int | None]] = {}
 
     def encode(self, text: str) -> EncodedBatch:
         return self.tokenizer.encode([text], max_length=self.config.max_length)
 
     def __call__(self, text: str) -> Feed:
         encoded = self.encode(text)
+        if len(self._word_ids) >= WORD_IDS_KEPT:
+            self._word_ids.clear()
+        self._word_ids[text] = encoded.word_ids[0]
         return {"input_ids": encoded.input_ids, "attention_mask": encoded.attention_mask}
+
+    def word_ids(self, text: str) -> list[int | None]:
+        """The word of each token of ``text`` (None: a special token), as tokenized for its
+        feed; tokenized again only if that was long ago."""
+        found = self._word_ids.get(text)
+        return found if found is not None else self.encode(text).word_ids[0]
 
 
 class CommandDecoder:
     """Intent and slot logits of one text back to a :class:`CommandResult`: the intent is the
-    argmax of ``intent_logits``, a word's tag its first token's argmax (the text is tokenized
-    again to find first tokens: microseconds, and no per-frame state to carry)."""
+    argmax of ``intent_logits``, a word's tag its first token's argmax (first tokens from the
+    word ids the feed was made with: :meth:`TokenInput.word_ids`)."""
 
     def __init__(self, config: CommandsPost, tokens: TokenInput, intents: Sequence[str],
                  tags: Sequence[str]) -> None:
@@ -158,9 +176,8 @@ class CommandDecoder:
         intent_logits = np.asarray(outputs[self.config.intent_output], np.float32).reshape(-1)
         slot_logits = np.asarray(outputs[self.config.slot_output], np.float32)
         slot_logits = slot_logits.reshape(slot_logits.shape[-2], slot_logits.shape[-1])
-        encoded = self.tokens.encode(text)
         words = tuple(text.split())
-        word_ids = encoded.word_ids[0][:slot_logits.shape[0]]
+        word_ids = self.tokens.word_ids(text)[:slot_logits.shape[0]]
         tags = tuple(word_tags(slot_logits, word_ids, self.tags))
         probabilities = softmax(intent_logits)
         best = int(np.argmax(probabilities))

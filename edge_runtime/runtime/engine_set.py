@@ -10,6 +10,7 @@ without a build at the moment a power mode changes.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from edge_runtime.config.loading import LoadedPipelineSet
-from edge_runtime.config.pipeline import EngineRef, PipelineConfig
+from edge_runtime.config.pipeline import EngineRef, PipelineConfig, Priority
 from edge_runtime.config.recipe import BackendName, EngineRecipe, MockOutputs
 from edge_runtime.config.stages import ExternalSourceConfig, TokenizeConfig
-from edge_runtime.engines.base import BaseRunner, BuildResult
+from edge_runtime.engines.base import BaseRunner, BuildResult, EngineUnavailableError
 from edge_runtime.engines.registry import (
     EngineContext,
     build_engine,
@@ -36,6 +37,8 @@ from edge_runtime.optimize.progress import Progress
 from edge_runtime.pipelines.postprocess import postprocess_misfit
 from edge_runtime.pipelines.preprocess import preprocess_misfit
 from edge_runtime.runtime.summary import EngineInfo
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -78,15 +81,30 @@ class EngineSet:
                 if pipeline.name not in names:
                     continue
                 engine: LoadedEngine | None = None
+                unreachable: list[str] = []
                 for ref, recipe, where in _engines_of(loaded, index):
+                    _check_offload(loaded, index, recipe, where)
                     _check_pipeline_data(loaded, index, recipe, where or ("source",))
                     _check_stages(loaded, index, recipe, where)
-                    loaded_one = self._load_one(pipeline, ref, recipe, built, progress)
+                    try:
+                        loaded_one = self._load_one(pipeline, ref, recipe, built, progress)
+                    except EngineUnavailableError as exc:
+                        log.warning("pipeline %s: engine %s left out: %s", pipeline.name,
+                                    recipe.name, exc)
+                        unreachable.append(f"engine {recipe.name} left out: {exc}")
+                        continue
                     if engine is None:
                         engine = result[pipeline.name] = loaded_one
                     else:
                         engine.alternatives.append(loaded_one)
                         _check_same_inputs(loaded, index, engine, loaded_one, where)
+                if engine is None:
+                    raise loaded.document.error(
+                        ("pipelines", index, "engine"),
+                        f"no engine of pipeline '{pipeline.name}' can run: "
+                        f"{unreachable[0].split(' left out: ', 1)[-1]} (start the server, "
+                        "e.g. edge-runtime triton serve-models, or list a local variant)")
+                engine.info.notes.extend(unreachable)
         except BaseException:
             release(result.values())
             raise
@@ -200,6 +218,20 @@ def _check_same_inputs(loaded: LoadedPipelineSet, index: int, engine: LoadedEngi
             f"variant {other.info.engine} takes inputs {theirs}, but the pipeline's engine "
             f"{engine.info.engine} takes {mine} (a variant must be the same model's input, "
             "built another way)")
+
+
+def _check_offload(loaded: LoadedPipelineSet, index: int, recipe: EngineRecipe,
+                   key: tuple[str | int, ...] = ()) -> None:
+    """A critical pipeline never depends on the network unless its config says so
+    (``critical_offload``)."""
+    pipeline = loaded.config.pipelines[index]
+    if recipe.backend is BackendName.TRITON and pipeline.priority is Priority.CRITICAL \
+            and not pipeline.critical_offload:
+        raise loaded.document.error(
+            ("pipelines", index, *(key or ("engine",))),
+            f"pipeline '{pipeline.name}' is critical and engine {recipe.name} runs on a triton "
+            "server over the network; a critical deadline does not depend on a network "
+            "unless you say so (critical_offload: true), or give it a local engine")
 
 
 def _check_pipeline_data(loaded: LoadedPipelineSet, index: int, recipe: EngineRecipe,

@@ -44,6 +44,9 @@ class Pipeline:
         self.granted_rate_hz: float | None = None
         self.paused = False
         self.reason: str | None = None
+        #: Variants that cannot be reached now (a remote server down), with why: the planner
+        #: passes them over until the session's probe finds them back.
+        self.down: dict[str, str] = {}
         self.real_outputs = real_outputs
         self._source: Source | None = None
         self.tokens: TokenInput | None = None

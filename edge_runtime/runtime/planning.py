@@ -108,7 +108,10 @@ def demand(pipeline: Pipeline, costs: CostModel, mode: PowerMode,
     """What ``pipeline`` asks of ``mode``; None when it has no variant the cost model can
     price (nothing can be planned for it: it runs as asked)."""
     options = []
-    for name, runner in pipeline.variants.items():
+    usable = {n: r for n, r in pipeline.variants.items() if n not in pipeline.down}
+    # with every variant down, the plan keeps them: its frames fail and the pipeline's fault
+    # policy (backoff, restarts) takes over, with the reason in its status
+    for name, runner in (usable or pipeline.variants).items():
         batch = (shares or {}).get((runner.name, runner.lane, pipeline.wanted_rate_hz), 1)
         cost = costs.cost(CostKey(runner.name, runner.lane, mode.label, batch))
         if cost is not None:

@@ -467,7 +467,8 @@ class Runtime:
         assert prior is not None
         for variant in engine.all_variants:
             runner = variant.runner
-            on_module = not (power.device.simulated and not runner.simulated_timing)
+            on_module = not runner.remote and \
+                not (power.device.simulated and not runner.simulated_timing)
             prior.add(runner, WarmUp(variant.expected_run_s, power.mode.label, on_module,
                                      variant.sequences))
         return Pipeline(config, engine.runner, engine.real_outputs,

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_runtime.config.power import PowerMode
-from edge_runtime.engines.base import BaseRunner
+from edge_runtime.engines.base import BaseRunner, EngineUnavailableError
 from edge_runtime.graph.tensors import Feed, Outputs
 from edge_runtime.pipelines.output import Output, RawTensors
 from edge_runtime.pipelines.sources import BadFrameError, Empty, Frame, FrameIn
@@ -55,6 +55,10 @@ log = logging.getLogger("edge_runtime.runtime")
 #: Lanes that run on the host's own cores (onnxruntime's CPU provider): their runs share the
 #: cores with this session's preprocessing (scheduler rule 11).
 HOST_CPU_LANES = frozenset({"cpu"})
+#: Seconds between probes of a remote engine's server while it is down.
+REMOTE_PROBE_S = 2.0
+#: The shortest timeout a remote request is given (see ``_time_left``).
+MIN_REMOTE_TIMEOUT_S = 0.005
 #: How long in-flight inferences may take to finish once a session is asked to end.
 DRAIN_S = 10.0
 #: How often the loop wakes with nothing else to do (a stop request needs no more).
@@ -195,6 +199,8 @@ class Session:
         self._waiting_for_dispatch: set[str] = set()
         #: (batch, padded length) shapes each text pipeline has run at (rule 12's table).
         self._seen_lengths: dict[str, set[tuple[int, int]]] = {}
+        #: Lanes of remote engines whose server cannot be reached now, with why.
+        self._down_lanes: dict[str, str] = {}
         self._dispatch_pending = False
         self._wake_at: float | None = None
         self._drained = False
@@ -399,6 +405,8 @@ class Session:
                 self._request_dispatch()
             else:
                 feed = self._batch_feed(job, feed)
+                if payload.runner.remote:
+                    payload.runner.timeout_s = _time_left(job, now)
                 if payload.runner.max_batch > 1:
                     self.metrics.batch(payload.runner.name, job.batch_size)
                 self.lanes[job.lane].dispatch(payload.runner, feed,
@@ -472,9 +480,7 @@ class Session:
         else:
             split = [outputs] if outputs is not None else []
         if error is not None or outputs is None:
-            for member in members:
-                self._failed(member.payload.pipeline, Stage.ENGINE,
-                             error or RuntimeError("no outputs"))
+            self._engine_failed(payload.runner, members, error or RuntimeError("no outputs"))
         else:
             for member, its_outputs in zip(members, split, strict=True):
                 self.output.submit(self._finish, member, member.payload, its_outputs)
@@ -483,6 +489,20 @@ class Session:
                 self.loop.call_soon_threadsafe(self._drain_done)
         else:
             self._request_dispatch()
+
+    def _engine_failed(self, runner: BaseRunner, members: tuple[Job, ...],
+                       error: BaseException) -> None:
+        """The engine failed the frames of ``members``. A remote engine that cannot be reached
+        is not their fault: the plan moves them off it, and a frame whose pipeline now has
+        another variant counts as a drop; with none left, it is a failure (fault policy)."""
+        if isinstance(error, EngineUnavailableError):
+            self._remote_down(runner, str(error))
+        for member in members:
+            pipeline: Pipeline = member.payload.pipeline
+            if isinstance(error, EngineUnavailableError) and pipeline.variant not in pipeline.down:
+                self.metrics.dropped(pipeline.name)
+            else:
+                self._failed(pipeline, Stage.ENGINE, error)
 
     def _finish(self, job: Job, payload: _Payload, outputs: Outputs) -> None:
         """Decode, record and publish one output (output thread, or inline)."""
@@ -545,6 +565,61 @@ class Session:
         if all(p.exhausted for p in self.pipelines.values()):
             self.finished.set()
             self.end()
+
+    # --- remote engines ----------------------------------------------------------------------
+
+    def _remote_down(self, runner: BaseRunner, reason: str) -> None:
+        """A remote engine's server cannot be reached: every pipeline's variant on that lane
+        is down until a probe finds it back; plan again without them (a pipeline moves to a
+        local variant, or is degraded there, with the reason in its status)."""
+        lane = runner.lane
+        first = lane not in self._down_lanes
+        self._down_lanes[lane] = reason
+        for pipeline in self.pipelines.values():
+            for name, variant in pipeline.variants.items():
+                if variant.lane == lane:
+                    pipeline.down[name] = reason
+        if first:
+            log.warning("%s; planning without it, probing every %.0f s", reason,
+                        REMOTE_PROBE_S)
+            self.loop.call_later(REMOTE_PROBE_S, self._probe, lane, runner)
+        self.replan()
+
+    def _probe(self, lane: str, runner: BaseRunner) -> None:
+        """Ask a down server whether it is back: off the loop on the wall clock (a probe
+        blocks up to its timeout), inline on the simulated one."""
+        if self.ending or lane not in self._down_lanes:
+            return
+        if not self.threaded:
+            self._probed(lane, runner, runner.probe())
+            return
+
+        def ask() -> None:
+            try:
+                reason = runner.probe()
+            except Exception as exc:  # a probe must never kill its thread silently
+                reason = f"probe failed: {exc}"
+            self.loop.call_soon_threadsafe(self._probed, lane, runner, reason)
+
+        threading.Thread(target=ask, name=f"probe-{lane}", daemon=True).start()
+
+    def _probed(self, lane: str, runner: BaseRunner, reason: str | None) -> None:
+        if self.ending or lane not in self._down_lanes:
+            return
+        if reason is not None:
+            self._down_lanes[lane] = reason
+            self.loop.call_later(REMOTE_PROBE_S, self._probe, lane, runner)
+            return
+        del self._down_lanes[lane]
+        log.warning("%s is reachable again; planning with it", lane)
+        for pipeline in self.pipelines.values():
+            for name, variant in pipeline.variants.items():
+                if variant.lane == lane:
+                    pipeline.down.pop(name, None)
+                    reconnect = getattr(variant, "reconnect", None)
+                    if callable(reconnect):
+                        reconnect()
+        self.replan()
 
     # --- control (loop thread; the runtime posts these) --------------------------------------
 
@@ -752,6 +827,11 @@ class Session:
             self._ensure_lane(pipeline.runner.lane)
         rerated = rate_hz != pipeline.granted_rate_hz
         was_paused = pipeline.paused
+        down = sorted(set(pipeline.down.values()))
+        if down:
+            reason = "; ".join([*down, *([reason] if reason else []),
+                                f"on {variant}" if variant not in pipeline.down else
+                                "no other variant: its frames fail until it is back"])
         pipeline.granted_rate_hz, pipeline.paused, pipeline.reason = rate_hz, paused, reason
         if moved or rerated:
             self.metrics.dropped(name, len(self.scheduler.update_pipeline(
@@ -830,6 +910,14 @@ class Session:
 
     def waiting(self, name: str) -> int:
         return self.scheduler.waiting(name) if name in self.scheduler.pipelines else 0
+
+
+def _time_left(job: Job, now: float) -> float | None:
+    """A remote request's timeout: the time left to the earliest deadline in its batch (at
+    least :data:`MIN_REMOTE_TIMEOUT_S`, so a frame dispatched at its deadline still gets an
+    answer to count as a miss rather than a lost request)."""
+    deadlines = [m.deadline for m in (job, *job.companions) if m.deadline is not None]
+    return max(min(deadlines) - now, MIN_REMOTE_TIMEOUT_S) if deadlines else None
 
 
 def _batched(feeds: list[Feed]) -> Feed:

@@ -96,11 +96,12 @@ Job states and their legal transitions are the table ``TRANSITIONS``; an illegal
 
 from __future__ import annotations
 
+import bisect
 import enum
 import itertools
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -269,6 +270,31 @@ class _PipelineState:
         latest = self.last_release + spec.period_s + spec.deadline_s - self.tail_s \
             - self.overhead_tail_s
         return latest if latest >= now else None
+
+
+class _OwnShares:
+    """What a job of a given length would cost in a batch of the waiting jobs of about its
+    length (within a quarter of it, capped at the largest batch): rule 12's (c). Counted from
+    the waiting lengths once per batch formed (sorted, so each length is two bisections), and
+    kept per length: a queue of 64 asks it for every member."""
+
+    def __init__(self, waiting: list[Job], costs: SequenceCosts,
+                 batch_sizes: Collection[int]) -> None:
+        self._lengths = sorted(j.length for j in waiting)
+        self._costs = costs
+        self._sizes = sorted(batch_sizes)
+        self._known: dict[int, float] = {}
+
+    def __call__(self, length: int) -> float:
+        known = self._known.get(length)
+        if known is None:
+            low = bisect.bisect_left(self._lengths, length - length / 4)
+            high = bisect.bisect_right(self._lengths, length + length / 4)
+            similar = max(high - low, 1)
+            size = max((b for b in self._sizes if b <= similar), default=1)
+            run_s = self._costs.run_s(size, length)
+            known = self._known[length] = run_s / size if run_s is not None else math.inf
+        return known
 
 
 class SequenceCosts:
@@ -555,6 +581,7 @@ class Scheduler:
         earliest = lead.deadline if lead.deadline is not None else math.inf
         protected = self._protected(lane, lead.priority, now)
         finish = state.overhead_s
+        share = _OwnShares(others, costs, spec.batch_sizes)
         for job in others:
             size = len(members) + 1
             if size not in spec.batch_sizes:
@@ -567,21 +594,11 @@ class Scheduler:
                 if fixed is not None:
                     break
                 continue
-            if fixed is None and run_s - current > self._own_share(job, others, costs, spec):
+            if fixed is None and run_s - current > share(job.length):
                 continue
             members.append(job)
             longest, current, earliest = padded, run_s, deadline
         return tuple(members[1:])
-
-    @staticmethod
-    def _own_share(job: Job, waiting: list[Job], costs: SequenceCosts,
-                   spec: PipelineSpec) -> float:
-        """What ``job`` would cost in a batch of the waiting jobs of about its length (within
-        a quarter of it, capped at the largest batch): rule 12's (c)."""
-        similar = sum(1 for j in waiting if abs(j.length - job.length) <= job.length / 4)
-        size = max((b for b in spec.batch_sizes if b <= max(similar, 1)), default=1)
-        run_s = costs.run_s(size, job.length)
-        return run_s / size if run_s is not None else math.inf
 
     def _first_that_fits(self, lane: str, candidates: list[tuple[tuple[int, float, int], Job]],
                          now: float) -> Job | None:

@@ -1,1 +1,1 @@
-"""Engine backends: mock (the simulated Jetson), onnxruntime, tensorrt."""
+"""Engine backends: mock (the simulated Jetson), onnxruntime, tensorrt, triton (a remote server)."""
