@@ -163,6 +163,11 @@ class TokenizeConfig(ConfigModel):
     """How waiting texts share a batch: ``by_length`` (texts of similar length together,
     padded to the batch's longest), ``pad_to_max`` (oldest first, every batch padded to
     ``max_length``: what a fixed-shape server does) or ``none`` (one text per run)."""
+    max_padding: float = Field(default=0.15, ge=0.0, le=1.0)
+    """With ``by_length``: the largest share of padded tokens one batch may have (padded /
+    all it feeds). A text that would take a batch over it waits for one nearer its length.
+    Within it the cost model picks the batch cheapest per text; 1 leaves the choice to the
+    cost model alone (on a CPU, where each run has a fixed cost, it then pads about 30 %)."""
 
     _resolve_tokenizer = field_validator("tokenizer")(resolve_path)
 

@@ -128,7 +128,8 @@ def pipeline_spec(pipeline: Pipeline, expected_run_s: float | None,
                         batch_group(runner) if batchable and tokens is None else None,
                         tuple(range(1, runner.max_batch + 1)), expected_tail_s,
                         None if sequences == "none" else sequences,
-                        tokens.config.max_length if tokens is not None else 0)
+                        tokens.config.max_length if tokens is not None else 0,
+                        tokens.config.max_padding if tokens is not None else 1.0)
 
 
 def batch_group(runner: BaseRunner) -> str:

@@ -82,10 +82,15 @@ Rules. Everything that affects a scheduling decision lives in this module, and n
     urgency), and one joins only when (a) the batch size is one the engine serves, (b) the
     batch's expected run time at its padded length (:meth:`Scheduler.set_sequence_costs`,
     interpolated between profiled lengths) still meets every member's deadline and rule 7,
-    and (c) it costs this batch no more than it would cost in a batch of its own length: the
-    run time it adds is at most its share of a batch of the similar-length jobs waiting with
-    it (a short command does not ride in a long batch when there are short ones to run
-    with). Under ``pad_to_max`` (the baseline: a fixed-shape engine or server) jobs join
+    and (c) the batch's padded tokens stay within ``max_padding`` of all it feeds; of the
+    batches so formed, the one with the lowest expected run time per member is
+    taken (the longest of equals). So a long command joins a short batch only when it makes
+    the batch cheaper per command, which re-padding every member to its length almost never
+    does; the longest command waits for a batch of its own length instead. (A first form
+    compared each job's added run time with its share of an ideal batch of its own length:
+    on a CPU, where a batch costs close to batch x one, measured noise put half the joins
+    above that share, batches of 1 to 3 ran under load, and a queue that fell behind never
+    caught up.) Under ``pad_to_max`` (the baseline: a fixed-shape engine or server) jobs join
     oldest first and every batch is priced and padded at ``max_length``; ``none`` never
     batches. Outputs of such a pipeline may leave out of capture order (a later short command
     may finish before an earlier long one); each carries its own index and stamp.
@@ -96,12 +101,11 @@ Job states and their legal transitions are the table ``TRANSITIONS``; an illegal
 
 from __future__ import annotations
 
-import bisect
 import enum
 import itertools
 import math
 from collections import deque
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,6 +203,8 @@ class PipelineSpec:
     sequence_batching: str | None = None
     #: Rule 12: the longest sequence the engine takes (what ``pad_to_max`` pads to).
     max_length: int = 0
+    #: Rule 12 (``by_length``): the largest share of padded tokens one batch may have.
+    max_padding: float = 1.0
 
 
 #: Weight of the newest run time in the expected run time (rule 7).
@@ -270,31 +276,6 @@ class _PipelineState:
         latest = self.last_release + spec.period_s + spec.deadline_s - self.tail_s \
             - self.overhead_tail_s
         return latest if latest >= now else None
-
-
-class _OwnShares:
-    """What a job of a given length would cost in a batch of the waiting jobs of about its
-    length (within a quarter of it, capped at the largest batch): rule 12's (c). Counted from
-    the waiting lengths once per batch formed (sorted, so each length is two bisections), and
-    kept per length: a queue of 64 asks it for every member."""
-
-    def __init__(self, waiting: list[Job], costs: SequenceCosts,
-                 batch_sizes: Collection[int]) -> None:
-        self._lengths = sorted(j.length for j in waiting)
-        self._costs = costs
-        self._sizes = sorted(batch_sizes)
-        self._known: dict[int, float] = {}
-
-    def __call__(self, length: int) -> float:
-        known = self._known.get(length)
-        if known is None:
-            low = bisect.bisect_left(self._lengths, length - length / 4)
-            high = bisect.bisect_right(self._lengths, length + length / 4)
-            similar = max(high - low, 1)
-            size = max((b for b in self._sizes if b <= similar), default=1)
-            run_s = self._costs.run_s(size, length)
-            known = self._known[length] = run_s / size if run_s is not None else math.inf
-        return known
 
 
 class SequenceCosts:
@@ -581,12 +562,15 @@ class Scheduler:
         earliest = lead.deadline if lead.deadline is not None else math.inf
         protected = self._protected(lane, lead.priority, now)
         finish = state.overhead_s
-        share = _OwnShares(others, costs, spec.batch_sizes)
+        per_member = [current] if current is not None else [math.inf]
+        tokens = lead.length
         for job in others:
             size = len(members) + 1
             if size not in spec.batch_sizes:
                 break
             padded = fixed or max(longest, job.length)
+            if fixed is None and 1.0 - (tokens + job.length) / (size * padded) > spec.max_padding:
+                continue
             run_s = costs.run_s(size, padded)
             deadline = min(earliest, job.deadline if job.deadline is not None else math.inf)
             if run_s is None or current is None or now + run_s + finish > deadline \
@@ -594,10 +578,13 @@ class Scheduler:
                 if fixed is not None:
                     break
                 continue
-            if fixed is None and run_s - current > share(job.length):
-                continue
             members.append(job)
             longest, current, earliest = padded, run_s, deadline
+            tokens += job.length
+            per_member.append(run_s / len(members))
+        if fixed is None:  # the cheapest batch per member, the longest of equals
+            size = min(range(len(members)), key=lambda k: (per_member[k], -k)) + 1
+            members = members[:size]
         return tuple(members[1:])
 
     def _first_that_fits(self, lane: str, candidates: list[tuple[tuple[int, float, int], Job]],

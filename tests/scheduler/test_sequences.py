@@ -105,3 +105,28 @@ def test_sequence_costs_interpolate_between_profiled_lengths(size: int, length: 
 
 def test_sequence_costs_have_nothing_for_an_unprofiled_batch_size() -> None:
     assert SequenceCosts(token_costs()).run_s(9, 8) is None
+
+
+def test_a_batch_of_equal_lengths_fills_on_a_nearly_proportional_noisy_engine() -> None:
+    """On a CPU a batch costs close to batch x one: each added job's run time then hovers
+    around its share of an ideal batch, and measured noise put half of them above it. A job
+    that lowers the batch's cost per member still joins, so the batch fills."""
+    s = text_scheduler("by_length")
+    noisy = {(b, n): 1e-4 + 1e-5 * b * n * (1.08 if b % 2 else 0.95)
+             for b in SIZES for n in (4, 8, 16, 32, 64)}
+    s.set_sequence_costs("commands", noisy)
+    submit_lengths(s, [12] * 20)
+    assert batch_of(s) == [12] * 8
+
+
+def test_a_batch_keeps_its_padding_within_max_padding() -> None:
+    """A 9-token command would pad a batch of 6s by a third: over a 0.15 budget it waits,
+    within a budget of 1 the cost model alone decides and takes it (cheaper per command)."""
+    for budget, expected in ((0.15, [6, 6, 6]), (1.0, [6, 6, 6, 9])):
+        s = Scheduler(["cpu"])
+        s.add_pipeline(PipelineSpec("commands", "cpu", HIGH, 0.15, queue_depth=64,
+                                    batch_sizes=SIZES, sequence_batching="by_length",
+                                    max_length=64, max_padding=budget))
+        s.set_sequence_costs("commands", token_costs())
+        submit_lengths(s, [6, 6, 9, 6])
+        assert sorted(batch_of(s)) == expected
