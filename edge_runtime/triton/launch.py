@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -35,6 +36,8 @@ from typing import Any
 import edge_runtime
 from edge_runtime.errors import UserError
 
+log = logging.getLogger(__name__)
+
 #: Where the Triton venv's Python is named, when not in the default place.
 PYTHON_ENV = "EDGE_RUNTIME_TRITON_PYTHON"
 #: The default Triton venv, beside the main one (``make triton-env``).
@@ -51,6 +54,14 @@ STOP_TIMEOUT_S = 15.0
 MODEL_NAME = re.compile(r"[A-Za-z0-9._-]+")
 #: How many log lines an error quotes.
 LOG_TAIL_LINES = 20
+#: Starts tried when PyTriton's model handshake loses its race (``TritonServer.start``).
+STARTUP_ATTEMPTS = 2
+#: What the log of a server that lost that race says.
+HANDSHAKE_RACE = "get_config_from_handshake_server"
+
+
+class _HandshakeRaceError(RuntimeError):
+    """The server exited before it was ready because a model lost PyTriton's handshake."""
 
 
 @dataclass(frozen=True)
@@ -184,7 +195,24 @@ class TritonServer:
         return spec
 
     def start(self) -> TritonServer:
-        """Start the server and wait until it and every model are ready."""
+        """Start the server and wait until it and every model are ready. A server whose
+        model failed to load in PyTriton's start-up handshake (a model process that found
+        the handshake socket not yet, or no longer, listening: ``ConnectionRefusedError`` in
+        ``get_config_from_handshake_server``, seen under load with two instances; a handshake
+        failure of the same step is triton-inference-server/pytriton#109) is started
+        once more; any other early exit is raised at once."""
+        for attempt in range(STARTUP_ATTEMPTS):
+            try:
+                return self._start_once()
+            except _HandshakeRaceError:
+                self.stop()
+                self._process = None
+                if attempt + 1 == STARTUP_ATTEMPTS:
+                    raise
+                log.warning("Triton's model handshake failed at start-up; starting it again")
+        raise AssertionError("unreachable")
+
+    def _start_once(self) -> TritonServer:
         if self._process is not None:
             raise RuntimeError("this Triton server was started already")
         self._dir = Path(tempfile.mkdtemp(prefix="edge-runtime-triton-"))
@@ -222,7 +250,9 @@ class TritonServer:
                 process = self._process
                 assert process is not None
                 if process.poll() is not None:
-                    raise RuntimeError(
+                    failure = _HandshakeRaceError if HANDSHAKE_RACE in self.log_tail(200) \
+                        else RuntimeError
+                    raise failure(
                         f"the Triton server exited with status {process.returncode} before "
                         f"it was ready; the last lines of {self.log_path}:\n{self.log_tail()}")
                 if self._ready(client, lines):
