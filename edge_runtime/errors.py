@@ -59,3 +59,10 @@ class GateFailedError(UserError):
     """A build's accuracy fell further than the recipe allows, even with fallbacks tried."""
 
     exit_status = EXIT_GATE_FAILED
+
+
+class EngineUnavailableError(RuntimeError):
+    """A remote engine cannot be reached (its server is down, the network failed, the model
+    was unloaded): the request did not run. Neither the user's mistake nor a bug: the session
+    marks the variant down, falls back to a local one and probes the server until it is back;
+    the CLI says it in one line (exit 2: the address in the recipe may be the mistake)."""

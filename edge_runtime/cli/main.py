@@ -27,7 +27,13 @@ from edge_runtime.cli import (
     serve,
     triton,
 )
-from edge_runtime.errors import EXIT_GATE_FAILED, EXIT_USER_ERROR, GateFailedError, UserError
+from edge_runtime.errors import (
+    EXIT_GATE_FAILED,
+    EXIT_USER_ERROR,
+    EngineUnavailableError,
+    GateFailedError,
+    UserError,
+)
 
 COMMANDS = (build, inspect, run, demo, plan, serve, ros2, triton, power, cache, doctor)
 
@@ -74,6 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_GATE_FAILED
     except UserError as exc:
         sys.stderr.write(f"{exc}\n")
+        return EXIT_USER_ERROR
+    except EngineUnavailableError as exc:
+        sys.stderr.write(f"{exc} (start the server, e.g. edge-runtime triton serve-models "
+                         "ENGINE, or check the recipe's triton.url)\n")
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")

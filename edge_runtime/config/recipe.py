@@ -175,7 +175,7 @@ class TritonConfig(ConfigModel):
     (a fleet box on the robot's network, or ``edge-runtime triton serve-models``). Nothing is
     built on the module; the engine cache records the server's model version."""
 
-    url: str = Field(pattern=r"^(grpc://)?[A-Za-z0-9_.\-\[\]:]+:[0-9]{1,5}$")
+    url: str
     """The server's gRPC endpoint, ``host:port`` (Triton's default gRPC port is 8001)."""
     model: str | None = None
     """The model's name on the server (default: this engine's name)."""
@@ -188,6 +188,15 @@ class TritonConfig(ConfigModel):
     """Times a request the server never received (connection refused or reset before it was
     sent) is sent again, within its timeout; a request the server may have run is never
     resent."""
+
+    @field_validator("url")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        host, _, port = value.removeprefix("grpc://").rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("give the server's gRPC endpoint as HOST:PORT, e.g. "
+                             "127.0.0.1:8001 (Triton's default gRPC port is 8001)")
+        return value
 
     @property
     def address(self) -> str:

@@ -253,12 +253,6 @@ class RunnerError(RuntimeError):
     """A runner was misused (inactive, wrong inputs): a bug in the caller."""
 
 
-class EngineUnavailableError(RuntimeError):
-    """A remote engine cannot be reached (its server is down, the network failed, the model
-    was unloaded): the request did not run. Not a fault of the frame: the session marks the
-    variant down, falls back to a local one and probes the server until it is back."""
-
-
 class BaseRunner(ABC):
     """Runs one engine. Subclasses fill the ``*_impl`` methods."""
 

@@ -21,7 +21,7 @@ from edge_runtime.config.loading import LoadedPipelineSet
 from edge_runtime.config.pipeline import EngineRef, PipelineConfig, Priority
 from edge_runtime.config.recipe import BackendName, EngineRecipe, MockOutputs
 from edge_runtime.config.stages import ExternalSourceConfig, TokenizeConfig
-from edge_runtime.engines.base import BaseRunner, BuildResult, EngineUnavailableError
+from edge_runtime.engines.base import BaseRunner, BuildResult
 from edge_runtime.engines.registry import (
     EngineContext,
     build_engine,
@@ -29,7 +29,7 @@ from edge_runtime.engines.registry import (
     resolve_backend,
 )
 from edge_runtime.engines.specs import engine_input_specs, engine_output_specs
-from edge_runtime.errors import UserError
+from edge_runtime.errors import EngineUnavailableError, UserError
 from edge_runtime.graph.analysis import UnresolvedShapeError, load_model, resolve_input_shapes
 from edge_runtime.optimize.data import PipelineData
 from edge_runtime.optimize.passes import needs_pipeline

@@ -27,7 +27,8 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_runtime.config.power import PowerMode
-from edge_runtime.engines.base import BaseRunner, EngineUnavailableError
+from edge_runtime.engines.base import BaseRunner
+from edge_runtime.errors import EngineUnavailableError
 from edge_runtime.graph.tensors import Feed, Outputs
 from edge_runtime.pipelines.output import Output, RawTensors
 from edge_runtime.pipelines.sources import BadFrameError, Empty, Frame, FrameIn

@@ -39,12 +39,11 @@ from edge_runtime.engines.base import (
     BaseRunner,
     BuildRequest,
     EngineBuilder,
-    EngineUnavailableError,
     MessageFn,
     base_manifest_fields,
 )
 from edge_runtime.engines.specs import engine_input_specs, engine_output_specs
-from edge_runtime.errors import UserError
+from edge_runtime.errors import EngineUnavailableError, UserError
 from edge_runtime.graph.tensors import Feed, Outputs, TensorSpec
 
 #: Seconds the builder and a probe wait for the server's answers (metadata, readiness).
