@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.plotting import pyplot
 from edge_runtime import Runtime, RuntimeOptions, __version__
 from edge_runtime.cli.plan import stand_in_host_work, stand_in_source
 from edge_runtime.config.assets import models_dir
@@ -107,12 +108,8 @@ def compare(cameras: int, rate: float, mode: str, seconds: float, cache: Path) -
 
 
 def plot(results: list[dict[str, Any]], path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     modes = sorted({r["mode"] for r in results})
     figure, axes = plt.subplots(2, len(modes), figsize=(5 * len(modes), 7), squeeze=False)

@@ -66,6 +66,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from bench.plotting import pyplot
 from edge_runtime import Output, Runtime, RuntimeOptions, __version__
 from edge_runtime.config.assets import models_dir
 from edge_runtime.config.loading import load_pipeline_set
@@ -503,10 +504,9 @@ def versions(triton_python: Path) -> dict[str, str | None]:
 
 
 def plot(points: list[dict[str, Any]], settings: Settings, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
+    if plt is None:
+        return
 
     sides = [("ours", "ours (deadline-bounded batching)"),
              ("triton", f"Triton, max_queue_delay {settings.bound_us} us (= bound)")]

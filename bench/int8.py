@@ -31,6 +31,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from bench.plotting import pyplot
 from bench.resnet_style import resnet_style
 from edge_runtime import __version__
 from edge_runtime.config.recipe import CalibrationMethod
@@ -182,12 +183,8 @@ def main() -> None:
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     cases = result["cases"]
     figure, (rate_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 3.8))

@@ -76,6 +76,7 @@ import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
 
+from bench.plotting import pyplot
 from edge_runtime import Output, Runtime, RuntimeOptions, __version__
 from edge_runtime.config.recipe import BackendName
 from edge_runtime.config.stages import PreprocessConfig
@@ -682,12 +683,8 @@ def _source_revision() -> str | None:
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     names = list(result["pipelines"])
     figure, (misses, useful) = plt.subplots(1, 2, figsize=(10, 4))

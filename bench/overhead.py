@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from bench.plotting import pyplot
 from edge_runtime import Runtime, RuntimeOptions, __version__
 from edge_runtime.config.assets import engines_dir
 from edge_runtime.config.recipe import BackendName
@@ -257,12 +258,8 @@ def main() -> None:
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     cases = result["cases"]
     figure, axis = plt.subplots(figsize=(6, 3.8))

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.plotting import pyplot
 from edge_runtime import Runtime, RuntimeOptions, __version__
 from edge_runtime.config.assets import models_dir
 from edge_runtime.config.loading import load_pipeline_set
@@ -164,12 +165,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def plot(result: dict[str, Any], path: Path) -> None:
     """Throughput out and padding fraction against the offered rate, per policy."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for policy in POLICIES:

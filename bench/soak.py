@@ -32,6 +32,7 @@ from typing import Any
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.plotting import pyplot
 from edge_runtime import __version__
 from edge_runtime.config.assets import pipelines_dir
 from edge_runtime.fileio import atomic_write_text
@@ -161,12 +162,8 @@ def summarise(samples: list[dict[str, Any]], args: argparse.Namespace, window: i
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     samples = result["samples"]
     times = [s["t_s"] / 60 for s in samples]
