@@ -347,6 +347,10 @@ class BaseRunner(ABC):
         engines always can; a remote runner asks its server (blocking: call it off the loop)."""
         return None
 
+    def reconnect(self) -> None:  # noqa: B027 - optional hook
+        """Open the way to the engine afresh, once a probe found it reachable again (default:
+        nothing to reopen; a remote runner opens a new channel)."""
+
     def predicted_device_time_s(self) -> float | None:
         """What one inference will take under the device's current clocks, if the backend can
         say without running (the simulated Jetson can; a real engine must be measured)."""

@@ -81,7 +81,7 @@ class EngineSet:
                 if pipeline.name not in names:
                     continue
                 engine: LoadedEngine | None = None
-                unreachable: list[str] = []
+                unreachable: list[tuple[str, str]] = []  # (engine, why)
                 for ref, recipe, where in _engines_of(loaded, index):
                     _check_offload(loaded, index, recipe, where)
                     _check_pipeline_data(loaded, index, recipe, where or ("source",))
@@ -91,7 +91,7 @@ class EngineSet:
                     except EngineUnavailableError as exc:
                         log.warning("pipeline %s: engine %s left out: %s", pipeline.name,
                                     recipe.name, exc)
-                        unreachable.append(f"engine {recipe.name} left out: {exc}")
+                        unreachable.append((str(recipe.name), str(exc)))
                         continue
                     if engine is None:
                         engine = result[pipeline.name] = loaded_one
@@ -102,9 +102,10 @@ class EngineSet:
                     raise loaded.document.error(
                         ("pipelines", index, "engine"),
                         f"no engine of pipeline '{pipeline.name}' can run: "
-                        f"{unreachable[0].split(' left out: ', 1)[-1]} (start the server, "
+                        f"{unreachable[0][1]} (start the server, "
                         "e.g. edge-runtime triton serve-models, or list a local variant)")
-                engine.info.notes.extend(unreachable)
+                engine.info.notes.extend(f"engine {name} left out: {why}"
+                                         for name, why in unreachable)
         except BaseException:
             release(result.values())
             raise

@@ -618,9 +618,7 @@ class Session:
             for name, variant in pipeline.variants.items():
                 if variant.lane == lane:
                     pipeline.down.pop(name, None)
-                    reconnect = getattr(variant, "reconnect", None)
-                    if callable(reconnect):
-                        reconnect()
+                    variant.reconnect()
         self.replan()
 
     # --- control (loop thread; the runtime posts these) --------------------------------------
